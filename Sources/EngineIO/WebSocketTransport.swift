@@ -1,0 +1,166 @@
+import NIOCore
+import NIOWebSocket
+
+/// The WebSocket side of a session: a handle any thread may write through. Writes made on the
+/// channel's event loop go straight into the pipeline; others hop onto it, in order.
+final class WebSocketTransport: Sendable {
+    let channel: any Channel
+    private let handler: NIOLoopBound<EngineIOWebSocketHandler>
+
+    init(channel: any Channel, handler: EngineIOWebSocketHandler) {
+        self.channel = channel
+        self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+    }
+
+    /// Queues the frames for writing; the flush happens once per event-loop tick.
+    func write(_ frames: some Collection<EngineIOFrame>) {
+        if channel.eventLoop.inEventLoop {
+            handler.value.write(frames)
+        } else {
+            let frames = Array(frames)
+            let handler = self.handler
+            channel.eventLoop.execute { handler.value.write(frames) }
+        }
+    }
+
+    /// Writes on the channel's event loop; without `flush` the caller must call ``flushOnLoop()``.
+    func writeOnLoop(_ frames: some Collection<EngineIOFrame>, flush: Bool) {
+        handler.value.write(frames, flush: flush)
+    }
+
+    /// Flushes what ``writeOnLoop(_:flush:)`` wrote. Must run on the channel's event loop.
+    func flushOnLoop() {
+        handler.value.flushNow()
+    }
+
+    /// Sends a close frame and closes the connection.
+    func close(code: UInt16 = 1000) {
+        let handler = self.handler
+        if channel.eventLoop.inEventLoop {
+            handler.value.closeConnection(code: code)
+        } else {
+            channel.eventLoop.execute { handler.value.closeConnection(code: code) }
+        }
+    }
+}
+
+/// Reads WebSocket frames for one Engine.IO session and writes pre-encoded frames to the socket.
+///
+/// It sits after the frame decoder; nothing encodes frames below it: every outbound buffer is
+/// already a complete frame, so a broadcast writes the same bytes to every socket.
+final class EngineIOWebSocketHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = ByteBuffer
+
+    var connection: EngineIOConnection?
+    var transport: WebSocketTransport?
+    private var context: ChannelHandlerContext?
+    private var flushScheduled = false
+    private var closing = false
+    private let highWaterMark: Int
+    private let maxQueuedBytes: Int
+
+    init(configuration: EngineIOConfiguration) {
+        self.highWaterMark = configuration.webSocketHighWaterMark
+        self.maxQueuedBytes = configuration.webSocketMaxQueuedBytes
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let low = max(highWaterMark / 2, 1)
+        context.channel.setOption(ChannelOptions.writeBufferWaterMark, value: .init(low: low, high: max(highWaterMark, low + 1)))
+            .whenFailure { _ in }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: Writing
+
+    func write(_ frames: some Collection<EngineIOFrame>, flush: Bool = true) {
+        guard let context, !closing else { return }
+        let writable = context.channel.isWritable
+        for frame in frames where writable || !frame.isVolatile {
+            context.write(wrapOutboundOut(frame.webSocketFrame), promise: nil)
+        }
+        if !writable, let queued = try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes),
+           queued > maxQueuedBytes
+        {
+            // Decided here, acted on after this write returns: the session lock may be held.
+            let loop = context.eventLoop.assumeIsolated()
+            loop.execute { self.failSlowClient() }
+        }
+        if flush { scheduleFlush() }
+    }
+
+    func flushNow() {
+        context?.flush()
+    }
+
+    private func scheduleFlush() {
+        guard !flushScheduled, let context else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            self.context?.flush()
+        }
+    }
+
+    private func failSlowClient() {
+        guard !closing, let transport else { return }
+        closeConnection(code: 1008)
+        connection?.socketClosed(transport, reason: .slowClient)
+    }
+
+    func closeConnection(code: UInt16) {
+        guard !closing, let context else { return }
+        closing = true
+        context.writeAndFlush(wrapOutboundOut(WebSocketFraming.close(code: code, allocator: context.channel.allocator)))
+            .assumeIsolated()
+            .whenComplete { _ in context.close(promise: nil) }
+    }
+
+    // MARK: Reading
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text:
+            deliver { () throws(EngineIOCodecError) in try EngineIOCodec.decodePacket(text: frame.unmaskedData) }
+        case .binary:
+            deliver { EngineIOCodec.decodePacket(binary: frame.unmaskedData) }
+        case .ping:
+            let pong = WebSocketFraming.frame(opcode: .pong, typeByte: nil, payload: frame.unmaskedData, allocator: context.channel.allocator)
+            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+        case .connectionClose:
+            closeConnection(code: 1000)
+        default:
+            break
+        }
+    }
+
+    private func deliver(_ decode: () throws(EngineIOCodecError) -> EngineIOPacket) {
+        guard let connection, let transport, !closing else { return }
+        do {
+            connection.receive(try decode(), from: transport)
+        } catch {
+            closeConnection(code: 1003)
+            connection.socketClosed(transport, reason: .parseError)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closing = true
+        if let connection, let transport { connection.socketClosed(transport, reason: .transportClose) }
+        connection = nil
+        transport = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let tooLarge = (error as? NIOWebSocketError) == .invalidFrameLength
+        closeConnection(code: tooLarge ? 1009 : 1002)
+        if let connection, let transport { connection.socketClosed(transport, reason: .transportError) }
+    }
+}

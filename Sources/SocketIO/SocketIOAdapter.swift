@@ -1,0 +1,122 @@
+public import EngineIO
+public import NIOCore
+
+/// Which sockets a broadcast or a bulk operation reaches.
+public struct SocketIOBroadcastOptions: Sendable, Hashable {
+    /// Only sockets in at least one of these rooms; all sockets when empty.
+    public var rooms: Set<String> = []
+    /// Sockets in any of these rooms are left out.
+    public var except: Set<String> = []
+    /// The packet may be dropped for clients that are not ready for it.
+    public var isVolatile = false
+    /// Only this server's sockets, even in a cluster.
+    public var isLocal = false
+    /// How long a broadcast with acknowledgement waits for the answers.
+    public var timeout: Duration?
+
+    /// Options that reach every socket.
+    public init() {}
+}
+
+/// A packet encoded once, ready to be written to any number of clients.
+public struct SocketIOOutboundPacket: Sendable {
+    /// The packet, when it was built from values (`nil` for events spliced from raw JSON).
+    public let packet: SocketIOPacket?
+    /// The Engine.IO frames: the packet text, then its binary attachments.
+    public let frames: [EngineIOFrame]
+
+    /// Encodes `packet` (with its attachments).
+    public init(_ packet: SocketIOPacket, isVolatile: Bool = false) {
+        let (text, attachments) = SocketIOEncoder.encode(packet)
+        var frames = [EngineIOFrame.message(text, isVolatile: isVolatile)]
+        for attachment in attachments { frames.append(.binary(attachment, isVolatile: isVolatile)) }
+        self.packet = packet
+        self.frames = frames
+    }
+
+    /// An event whose arguments are already a JSON array, spliced in without being parsed.
+    public init(event: String, jsonArguments: ByteBuffer, namespace: String, id: Int? = nil, isVolatile: Bool = false) {
+        self.packet = nil
+        self.frames = [.message(SocketIOEncoder.encodeEvent(event, jsonArguments: jsonArguments, namespace: namespace, id: id), isVolatile: isVolatile)]
+    }
+}
+
+/// A socket as a bulk operation sees it: on this server, or (in a cluster) on another node.
+public struct SocketIORemoteSocket: Sendable {
+    /// The socket id.
+    public let id: String
+    /// The handshake of the socket.
+    public let handshake: SocketIOHandshake?
+    /// The rooms the socket is in.
+    public let rooms: Set<String>
+    /// The socket's application data.
+    public let data: SocketIOValue
+    /// The socket itself, when it lives on this server.
+    public let local: SocketIOSocket?
+}
+
+/// The state a reconnecting client can get back (connection state recovery).
+public struct SocketIOSessionSnapshot: Sendable {
+    /// The socket id the client had.
+    public let socketID: String
+    /// The private session id the client presents to recover.
+    public let privateID: String
+    /// The rooms the socket was in.
+    public let rooms: Set<String>
+    /// The socket's application data.
+    public let data: SocketIOValue
+    /// Packets the client missed while away.
+    public let missedPackets: [SocketIOOutboundPacket]
+
+    /// Creates a snapshot.
+    public init(socketID: String, privateID: String, rooms: Set<String>, data: SocketIOValue, missedPackets: [SocketIOOutboundPacket]) {
+        self.socketID = socketID
+        self.privateID = privateID
+        self.rooms = rooms
+        self.data = data
+        self.missedPackets = missedPackets
+    }
+}
+
+/// Keeps a namespace's rooms and carries its broadcasts: in memory for one server, or across a
+/// cluster (for example over PostgreSQL).
+///
+/// Room operations are synchronous and cheap; broadcasts must not block: they write to local
+/// sockets at once and hand anything remote to a background task.
+public protocol SocketIOAdapter: Sendable {
+    /// Adds a socket to rooms.
+    func addAll(_ socketID: String, rooms: Set<String>)
+    /// Removes a socket from a room.
+    func del(_ socketID: String, room: String)
+    /// Removes a socket from every room.
+    func delAll(_ socketID: String)
+    /// The rooms a socket is in (empty for an unknown socket).
+    func rooms(of socketID: String) -> Set<String>
+    /// The ids of the local sockets the options select.
+    func socketIDs(_ options: SocketIOBroadcastOptions) -> Set<String>
+    /// Sends an encoded packet to the sockets the options select.
+    func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions)
+    /// Sends a packet that asks each recipient for an acknowledgement (the packet carries its id).
+    /// `expect` is called with each server's recipient count, `respond` with each answer.
+    func broadcastWithAck(
+        _ packet: SocketIOOutboundPacket,
+        ackID: Int,
+        options: SocketIOBroadcastOptions,
+        expect: @escaping @Sendable (Int) -> Void,
+        respond: @escaping @Sendable ([SocketIOValue]) -> Void
+    )
+    /// The sockets the options select, across the cluster.
+    func fetchSockets(_ options: SocketIOBroadcastOptions) async throws -> [SocketIORemoteSocket]
+    /// Makes the selected sockets join rooms.
+    func addSockets(_ options: SocketIOBroadcastOptions, rooms: Set<String>)
+    /// Makes the selected sockets leave rooms.
+    func delSockets(_ options: SocketIOBroadcastOptions, rooms: Set<String>)
+    /// Disconnects the selected sockets; `close` also closes their connections.
+    func disconnectSockets(_ options: SocketIOBroadcastOptions, close: Bool)
+    /// Emits an event to the other servers of the cluster (nothing on a single server).
+    func serverSideEmit(_ event: String, arguments: [SocketIOValue])
+    /// Keeps a disconnected socket's state for connection state recovery.
+    func persistSession(_ session: SocketIOSessionSnapshot)
+    /// Gives back a session for a reconnecting client, with the packets it missed since `offset`.
+    func restoreSession(privateID: String, offset: String) async throws -> SocketIOSessionSnapshot?
+}

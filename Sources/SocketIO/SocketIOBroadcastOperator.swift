@@ -1,0 +1,171 @@
+public import NIOCore
+import NIOConcurrencyHelpers
+
+/// Selects sockets of a namespace (rooms, exceptions, flags) and sends to all of them. The packet
+/// is encoded once and the same bytes are written to every recipient.
+public struct SocketIOBroadcastOperator: Sendable {
+    /// The namespace broadcast to.
+    public let namespace: SocketIONamespace
+    /// The selection and flags.
+    public var options: SocketIOBroadcastOptions
+
+    init(namespace: SocketIONamespace, options: SocketIOBroadcastOptions = .init()) {
+        self.namespace = namespace
+        self.options = options
+    }
+
+    /// Adds rooms to target.
+    public func to(_ rooms: String...) -> Self { to(rooms) }
+
+    /// Adds rooms to target.
+    public func to(_ rooms: some Sequence<String>) -> Self {
+        var copy = self
+        copy.options.rooms.formUnion(rooms)
+        return copy
+    }
+
+    /// Adds rooms to target (same as ``to(_:)-(String...)``).
+    public func `in`(_ rooms: String...) -> Self { to(rooms) }
+
+    /// Leaves out sockets in these rooms.
+    public func except(_ rooms: String...) -> Self { except(rooms) }
+
+    /// Leaves out sockets in these rooms.
+    public func except(_ rooms: some Sequence<String>) -> Self {
+        var copy = self
+        copy.options.except.formUnion(rooms)
+        return copy
+    }
+
+    /// Allows the packet to be dropped for clients that are not ready for it.
+    public var volatile: Self {
+        var copy = self
+        copy.options.isVolatile = true
+        return copy
+    }
+
+    /// Only this server's sockets, even in a cluster.
+    public var local: Self {
+        var copy = self
+        copy.options.isLocal = true
+        return copy
+    }
+
+    /// Sets how long ``emitWithAck(_:_:)`` waits for the answers.
+    public func timeout(_ timeout: Duration) -> Self {
+        var copy = self
+        copy.options.timeout = timeout
+        return copy
+    }
+
+    /// Emits an event to the selected sockets.
+    public func emit(_ event: String, _ arguments: SocketIOValue...) {
+        emit(event, arguments: arguments)
+    }
+
+    /// Emits an event to the selected sockets.
+    public func emit(_ event: String, arguments: [SocketIOValue]) {
+        guard SocketIOSocket.checkEventName(event, logger: namespace.logger) else { return }
+        let packet = SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + arguments))
+        namespace.adapter.broadcast(SocketIOOutboundPacket(packet, isVolatile: options.isVolatile), options: options)
+    }
+
+    /// Emits an event whose arguments are the given JSON array, spliced into the packet without
+    /// being parsed: what a gateway forwarding queue messages wants.
+    public func emit(_ event: String, jsonArguments: ByteBuffer) {
+        guard SocketIOSocket.checkEventName(event, logger: namespace.logger) else { return }
+        let packet = SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: namespace.name, isVolatile: options.isVolatile)
+        namespace.adapter.broadcast(packet, options: options)
+    }
+
+    /// Emits an event and waits for every selected client's acknowledgement, up to the timeout
+    /// (5 seconds when none was set). Returns each client's answer arguments; on timeout throws a
+    /// ``SocketIOAckError`` carrying the answers that did arrive.
+    public func emitWithAck(_ event: String, _ arguments: SocketIOValue...) async throws -> [[SocketIOValue]] {
+        try await emitWithAck(event, arguments: arguments)
+    }
+
+    /// Emits an event and waits for every selected client's acknowledgement.
+    public func emitWithAck(_ event: String, arguments: [SocketIOValue]) async throws -> [[SocketIOValue]] {
+        guard SocketIOSocket.checkEventName(event, logger: namespace.logger) else { return [] }
+        let id = namespace.nextAckID()
+        let packet = SocketIOPacket(type: .event, namespace: namespace.name, id: id, data: .array([.string(event)] + arguments))
+        let collector = AckCollector()
+        let timeout = options.timeout ?? .seconds(5)
+        return try await withCheckedThrowingContinuation { continuation in
+            collector.start(continuation)
+            namespace.adapter.broadcastWithAck(
+                SocketIOOutboundPacket(packet, isVolatile: options.isVolatile),
+                ackID: id,
+                options: options,
+                expect: { collector.expect($0) },
+                respond: { collector.respond($0) }
+            )
+            collector.serverCountKnown()
+            Task {
+                try? await Task.sleep(for: timeout)
+                collector.timeOut()
+            }
+        }
+    }
+
+    /// Makes the selected sockets join rooms.
+    public func socketsJoin(_ rooms: String...) { socketsJoin(rooms) }
+    /// Makes the selected sockets join rooms.
+    public func socketsJoin(_ rooms: [String]) { namespace.adapter.addSockets(options, rooms: Set(rooms)) }
+    /// Makes the selected sockets leave rooms.
+    public func socketsLeave(_ rooms: String...) { socketsLeave(rooms) }
+    /// Makes the selected sockets leave rooms.
+    public func socketsLeave(_ rooms: [String]) { namespace.adapter.delSockets(options, rooms: Set(rooms)) }
+    /// Disconnects the selected sockets; `close` also closes their underlying connections.
+    public func disconnectSockets(close: Bool = false) { namespace.adapter.disconnectSockets(options, close: close) }
+    /// The selected sockets, across the cluster.
+    public func fetchSockets() async throws -> [SocketIORemoteSocket] { try await namespace.adapter.fetchSockets(options) }
+}
+
+/// Gathers the answers to a broadcast with acknowledgement and resumes its caller once.
+private final class AckCollector: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<[[SocketIOValue]], any Error>?
+        var expected = 0
+        var countsKnown = false
+        var responses: [[SocketIOValue]] = []
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    func start(_ continuation: CheckedContinuation<[[SocketIOValue]], any Error>) {
+        state.withLockedValue { $0.continuation = continuation }
+    }
+
+    func expect(_ count: Int) {
+        state.withLockedValue { $0.expected += count }
+    }
+
+    func serverCountKnown() {
+        finish { state in
+            state.countsKnown = true
+            return state.responses.count >= state.expected ? .success(state.responses) : nil
+        }
+    }
+
+    func respond(_ arguments: [SocketIOValue]) {
+        finish { state in
+            state.responses.append(arguments)
+            return state.countsKnown && state.responses.count >= state.expected ? .success(state.responses) : nil
+        }
+    }
+
+    func timeOut() {
+        finish { state in .failure(SocketIOAckError.timeout(partial: state.responses)) }
+    }
+
+    private func finish(_ update: (inout State) -> Result<[[SocketIOValue]], any Error>?) {
+        let resume = state.withLockedValue { state -> (CheckedContinuation<[[SocketIOValue]], any Error>, Result<[[SocketIOValue]], any Error>)? in
+            guard let continuation = state.continuation, let result = update(&state) else { return nil }
+            state.continuation = nil
+            return (continuation, result)
+        }
+        if let (continuation, result) = resume { continuation.resume(with: result) }
+    }
+}

@@ -1,0 +1,101 @@
+public import NIOCore
+import Logging
+import NIOConcurrencyHelpers
+
+/// A Socket.IO namespace (`/`, `/chat`…): its middlewares, connection handlers, sockets and rooms.
+public final class SocketIONamespace: Sendable {
+    /// The namespace's name, starting with `/`.
+    public let name: String
+    /// The adapter that keeps the namespace's rooms and carries its broadcasts.
+    public let adapter: any SocketIOAdapter
+    /// The namespace's sockets connected to this server.
+    public let localSockets: SocketIOLocalSockets
+    let parent: SocketIONamespace?
+    let logger: Logger
+
+    private struct Handlers {
+        var middlewares: [SocketIOMiddleware] = []
+        var connection: [SocketIOConnectionHandler] = []
+        var nextAckID = 0
+    }
+
+    private let handlers = NIOLockedValueBox(Handlers())
+
+    init(name: String, adapter factory: SocketIOAdapterFactory, logger: Logger, parent: SocketIONamespace? = nil) {
+        self.name = name
+        self.logger = logger
+        self.parent = parent
+        let sockets = SocketIOLocalSockets(namespace: name)
+        self.localSockets = sockets
+        self.adapter = factory(sockets)
+    }
+
+    /// Adds a middleware, run for every socket before it joins the namespace, in the order added.
+    /// Throw a ``SocketIOConnectError`` to refuse the socket with a message and data.
+    public func use(_ middleware: @escaping SocketIOMiddleware) {
+        handlers.withLockedValue { $0.middlewares.append(middleware) }
+    }
+
+    /// Adds a handler run when a socket has joined the namespace.
+    public func onConnection(_ handler: @escaping SocketIOConnectionHandler) {
+        handlers.withLockedValue { $0.connection.append(handler) }
+    }
+
+    /// The connected sockets of this server.
+    public var sockets: [SocketIOSocket] { localSockets.all }
+
+    /// The connected socket with the given id, on this server.
+    public func socket(id: String) -> SocketIOSocket? { localSockets.socket(id: id) }
+
+    var middlewares: [SocketIOMiddleware] {
+        (parent?.middlewares ?? []) + handlers.withLockedValue { $0.middlewares }
+    }
+
+    var connectionHandlers: [SocketIOConnectionHandler] {
+        (parent?.connectionHandlers ?? []) + handlers.withLockedValue { $0.connection }
+    }
+
+    /// A new acknowledgement id, unique within the namespace.
+    func nextAckID() -> Int {
+        handlers.withLockedValue { handlers in
+            defer { handlers.nextAckID += 1 }
+            return handlers.nextAckID
+        }
+    }
+
+    // MARK: Broadcasting
+
+    /// An operator reaching every socket of the namespace.
+    public var all: SocketIOBroadcastOperator { SocketIOBroadcastOperator(namespace: self) }
+
+    /// Targets the sockets in these rooms.
+    public func to(_ rooms: String...) -> SocketIOBroadcastOperator { all.to(rooms) }
+    /// Targets the sockets in these rooms (same as ``to(_:)``).
+    public func `in`(_ rooms: String...) -> SocketIOBroadcastOperator { all.to(rooms) }
+    /// Leaves out the sockets in these rooms.
+    public func except(_ rooms: String...) -> SocketIOBroadcastOperator { all.except(rooms) }
+    /// Allows the packet to be dropped for clients that are not ready.
+    public var volatile: SocketIOBroadcastOperator { all.volatile }
+    /// Only this server's sockets.
+    public var local: SocketIOBroadcastOperator { all.local }
+    /// Sets how long ``SocketIOBroadcastOperator/emitWithAck(_:_:)`` waits.
+    public func timeout(_ timeout: Duration) -> SocketIOBroadcastOperator { all.timeout(timeout) }
+
+    /// Emits an event to every socket of the namespace.
+    public func emit(_ event: String, _ arguments: SocketIOValue...) { all.emit(event, arguments: arguments) }
+
+    /// Emits an event to every socket of the namespace.
+    public func emit(_ event: String, arguments: [SocketIOValue]) { all.emit(event, arguments: arguments) }
+
+    /// Emits an event whose arguments are a JSON array, written as is.
+    public func emit(_ event: String, jsonArguments: ByteBuffer) { all.emit(event, jsonArguments: jsonArguments) }
+
+    /// Makes every socket join rooms.
+    public func socketsJoin(_ rooms: String...) { all.socketsJoin(rooms) }
+    /// Makes every socket leave rooms.
+    public func socketsLeave(_ rooms: String...) { all.socketsLeave(rooms) }
+    /// Disconnects every socket.
+    public func disconnectSockets(close: Bool = false) { all.disconnectSockets(close: close) }
+    /// Every socket, across the cluster.
+    public func fetchSockets() async throws -> [SocketIORemoteSocket] { try await all.fetchSockets() }
+}

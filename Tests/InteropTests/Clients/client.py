@@ -1,0 +1,147 @@
+"""python-socketio client scenarios driven by the Swift interop tests.
+
+    python client.py URL TRANSPORTS SCENARIO
+
+TRANSPORTS is "polling", "websocket" or "polling,websocket" (upgrade). Each scenario prints one
+JSON object with what the client observed; the Swift test checks it. Bytes are written as
+{"$bytes": "<hex>"} so that JSON can carry them.
+"""
+import json
+import sys
+import threading
+import time
+
+import socketio
+
+URL, TRANSPORTS, SCENARIO = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+TIMEOUT = 10
+
+
+def plain(value):
+    if isinstance(value, (bytes, bytearray)):
+        return {"$bytes": bytes(value).hex()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+class Recorder:
+    """Collects events per name and lets the scenario wait for them."""
+
+    def __init__(self, client, namespace="/"):
+        self.events = {}
+        self.condition = threading.Condition()
+        client.on("*", self.record, namespace=namespace)
+
+    def record(self, event, *args):
+        with self.condition:
+            self.events.setdefault(event, []).append(list(args))
+            self.condition.notify_all()
+
+    def wait(self, event, count=1):
+        deadline = time.time() + TIMEOUT
+        with self.condition:
+            while len(self.events.get(event, [])) < count:
+                left = deadline - time.time()
+                if left <= 0:
+                    raise TimeoutError(f"no '{event}' event within {TIMEOUT}s")
+                self.condition.wait(left)
+            return self.events[event][count - 1]
+
+
+def connect(client, **kwargs):
+    client.connect(URL, transports=TRANSPORTS, wait_timeout=TIMEOUT, **kwargs)
+    if "websocket" in TRANSPORTS and "polling" in TRANSPORTS:
+        deadline = time.time() + TIMEOUT
+        while client.transport() != "websocket" and time.time() < deadline:
+            time.sleep(0.02)
+
+
+def basic():
+    client = socketio.Client()
+    recorder = Recorder(client)
+    client.on("question", lambda *args: ("answer to", *args))
+    connect(client, auth={"token": "abc", "n": 1})
+    result = {"transport": client.transport(), "sid": client.sid}
+    result["auth"] = recorder.wait("auth")
+    client.emit("echo", ("text", 42, {"nested": [1, None, True]}, b"\x00\x01\xfe\xff"))
+    result["echo"] = recorder.wait("echo-back")
+    result["ack"] = client.call("ack-me", ("x", b"\x07"), timeout=TIMEOUT)
+    client.emit("ask-me")
+    result["answer_seen_by_server"] = recorder.wait("answer-received")
+    client.disconnect()
+    return result
+
+
+def custom_namespace():
+    client = socketio.Client()
+    recorder = Recorder(client, namespace="/custom")
+    connect(client, namespaces=["/custom"], auth={"who": "custom"})
+    result = {"namespaces": list(client.namespaces.keys())}
+    result["welcome"] = recorder.wait("welcome")
+    client.disconnect()
+    return result
+
+
+def rooms():
+    clients = {}
+    recorders = {}
+    for name, room in (("a", "red"), ("b", "blue"), ("c", "red")):
+        client = socketio.Client()
+        recorders[name] = Recorder(client)
+        connect(client, auth={"room": room})
+        recorders[name].wait("auth")
+        clients[name] = client
+    clients["a"].emit("broadcast", {"room": "red", "text": "hello red"})
+    for name in clients:
+        recorders[name].wait("done")
+    result = {name: recorders[name].events.get("room-message", []) for name in clients}
+    for client in clients.values():
+        client.disconnect()
+    return result
+
+
+def server_disconnect():
+    client = socketio.Client()
+    reasons = []
+    gone = threading.Event()
+
+    @client.event
+    def disconnect(reason=None):
+        reasons.append(str(reason))
+        gone.set()
+
+    recorder = Recorder(client)
+    connect(client)
+    recorder.wait("auth")
+    client.emit("kick-me")
+    if not gone.wait(TIMEOUT):
+        raise TimeoutError("the server did not disconnect the client")
+    return {"disconnected": True, "reasons": reasons, "connected_after": client.connected}
+
+
+def refused():
+    client = socketio.Client(reconnection=False)
+    errors = []
+    client.on("connect_error", lambda data: errors.append(data), namespace="/private")
+    try:
+        client.connect(URL, transports=TRANSPORTS, namespaces=["/private"], auth={"token": "wrong"}, wait_timeout=TIMEOUT)
+        outcome = "connected"
+    except socketio.exceptions.ConnectionError as error:
+        outcome = str(error)
+    client.disconnect()
+    return {"outcome": outcome, "errors": errors}
+
+
+SCENARIOS = {
+    "basic": basic,
+    "custom-namespace": custom_namespace,
+    "rooms": rooms,
+    "server-disconnect": server_disconnect,
+    "refused": refused,
+}
+
+if __name__ == "__main__":
+    print(json.dumps(plain(SCENARIOS[SCENARIO]())))
