@@ -399,7 +399,9 @@ extension EngineIOConnection {
                 readyState = .closing
                 if let promise = pendingPoll {
                     pendingPoll = nil
-                    effects.completePoll = (promise, drainPollBuffer())
+                    // The client's own close packet releases its pending poll with a noop, as
+                    // the reference does; any other close hands it the close packet.
+                    effects.completePoll = (promise, reason == .transportClose ? .noop : drainPollBuffer())
                 } else if graceful {
                     closeTimeout = connection.eventLoop.scheduleTask(in: TimeAmount(delay)) { [connection] in
                         connection.finishClose()
