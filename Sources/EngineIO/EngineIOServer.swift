@@ -125,11 +125,11 @@ public final class EngineIOServer: Sendable {
 
     // MARK: WebSocket
 
-    /// Whether a WebSocket upgrade request (path and query in `uri`) may proceed.
-    public func shouldUpgrade(uri: String) -> Bool {
+    /// Why a WebSocket upgrade request (path and query in `uri`) is refused, or `nil` when it may proceed.
+    public func upgradeRefusal(uri: String) -> EngineIORequestError? {
         let (_, query) = EngineIOQuery.parse(uri: uri)
-        if case .success = verify(query: query, method: "GET", isUpgrade: true) { return true }
-        return false
+        if case .failure(let error) = verify(query: query, method: "GET", isUpgrade: true) { return error }
+        return nil
     }
 
     /// Installs the Engine.IO WebSocket handlers on a channel whose upgrade was accepted, and

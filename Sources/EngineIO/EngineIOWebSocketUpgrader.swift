@@ -16,10 +16,13 @@ public final class EngineIOWebSocketUpgrader<UpgradeResult: Sendable>: NIOTypedH
     private let server: @Sendable (String) -> EngineIOServer?
     private let result: @Sendable (any Channel) -> UpgradeResult
 
-    /// Creates an upgrader; `server` finds the Engine.IO server mounted at a request path, and
-    /// `result` is what the upgrade pipeline reports once the channel belongs to Engine.IO.
+    /// Creates an upgrader; `server` finds the Engine.IO server mounted at a request path,
+    /// `refused` learns why an upgrade is refused (the request then goes on as plain HTTP, to be
+    /// answered with that error), and `result` is what the upgrade pipeline reports once the
+    /// channel belongs to Engine.IO.
     public init(
         server: @escaping @Sendable (String) -> EngineIOServer?,
+        refused: @escaping @Sendable (any Channel, EngineIORequestError) -> Void,
         result: @escaping @Sendable (any Channel) -> UpgradeResult
     ) {
         self.server = server
@@ -27,7 +30,9 @@ public final class EngineIOWebSocketUpgrader<UpgradeResult: Sendable>: NIOTypedH
         self.handshake = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
             shouldUpgrade: { channel, head in
                 let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-                guard let engine = server(path), engine.shouldUpgrade(uri: head.uri) else {
+                let refusal = server(path).map { $0.upgradeRefusal(uri: head.uri) } ?? .badRequest
+                if let refusal {
+                    refused(channel, refusal)
                     return channel.eventLoop.makeSucceededFuture(nil)
                 }
                 return channel.eventLoop.makeSucceededFuture(HTTPHeaders())

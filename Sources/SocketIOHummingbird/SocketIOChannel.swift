@@ -34,6 +34,7 @@ public struct SocketIOChannel: ServerChildChannel, HTTPChannelHandler {
     enum UpgradeResult: Sendable {
         case engineIO
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, EngineIORequestError)
     }
 
     /// The negotiated outcome of a new connection.
@@ -65,8 +66,10 @@ public struct SocketIOChannel: ServerChildChannel, HTTPChannelHandler {
         let mounts = self.mounts
         let configuration = self.configuration
         return channel.eventLoop.makeCompletedFuture {
+            let refusal = NIOLoopBoundBox<EngineIORequestError?>(nil, eventLoop: channel.eventLoop)
             let upgrader = EngineIOWebSocketUpgrader<UpgradeResult>(
                 server: { path in mounts.first { $0.matches(path) }?.server },
+                refused: { _, error in refusal.value = error },
                 result: { _ in .engineIO }
             )
             let upgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration<UpgradeResult>(
@@ -77,7 +80,12 @@ public struct SocketIOChannel: ServerChildChannel, HTTPChannelHandler {
                         try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                         try pipeline.addHandlers(configuration.additionalChannelHandlers())
                         try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger))
-                        return .http(try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)))
+                        let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                        if let error = refusal.value { return .refused(http, error) }
+                        return .http(http)
                     }
                 }
             )
@@ -101,6 +109,16 @@ public struct SocketIOChannel: ServerChildChannel, HTTPChannelHandler {
                 return
             case .http(let http):
                 await handleHTTP(asyncChannel: http, logger: logger)
+            case .refused(let http, let error):
+                // As the reference server answers a refused upgrade: 400 and the error message.
+                try await http.executeThenClose { _, outbound in
+                    let body = ByteBuffer(string: error.message)
+                    let head = HTTPResponse(
+                        status: .badRequest,
+                        headerFields: [.connection: "close", .contentType: "text/html", .contentLength: String(body.readableBytes)]
+                    )
+                    try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
+                }
             }
         } catch {
             logger.debug("connection ended during HTTP upgrade negotiation", metadata: ["error": "\(error)"])

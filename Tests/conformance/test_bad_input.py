@@ -1,0 +1,142 @@
+"""Bad input gets the reference server's answer, and the other sessions carry on untouched."""
+import queue
+import threading
+import time
+
+import pytest
+
+from conftest import closed, recv
+
+
+@pytest.fixture
+def bystander(engine):
+    """A WebSocket session that must keep working whatever another client does: a thread answers
+    its pings and collects its messages."""
+    ws = engine.websocket()
+    recv(ws)
+    messages = queue.Queue()
+
+    def read():
+        try:
+            while True:
+                message = ws.recv()
+                if message == "2":
+                    ws.send("3")
+                else:
+                    messages.put(message)
+        except Exception as error:
+            messages.put(error)
+
+    threading.Thread(target=read, daemon=True).start()
+
+    def check():
+        ws.send("4still fine")
+        assert messages.get(timeout=5) == "4still fine"
+
+    check()
+    yield check
+    ws.close()
+
+
+@pytest.mark.parametrize("body", ["x", "4a\x1e\x1e4b", "9", "b!!!", ""])
+def test_a_malformed_polling_payload_closes_its_session_only(engine, bystander, body):
+    sid = engine.handshake()
+    assert engine.post(sid, body).text == "ok"
+    assert engine.get(sid).status_code == 400
+    bystander()
+
+
+@pytest.mark.parametrize("frame", ["9", "x", ""])
+def test_an_unknown_packet_type_over_websocket_closes_its_session_only(engine, bystander, frame):
+    ws = engine.websocket()
+    recv(ws)
+    ws.send(frame)
+    assert closed(ws)
+    bystander()
+
+
+def test_an_unknown_sid_is_refused_on_every_method(engine, bystander):
+    assert engine.get("nope").json() == {"code": 1, "message": "Session ID unknown"}
+    assert engine.post("nope", "4x").json() == {"code": 1, "message": "Session ID unknown"}
+    with pytest.raises(Exception):
+        engine.websocket("nope")
+    bystander()
+
+
+def test_a_second_concurrent_get_closes_the_session(engine, bystander):
+    sid = engine.handshake()
+    result = {}
+    first = threading.Thread(target=lambda: result.setdefault("first", engine.get(sid)))
+    first.start()
+    time.sleep(0.05)
+    second = engine.get(sid)
+    first.join(5)
+    assert second.status_code == 400
+    assert (result["first"].status_code, result["first"].text) == (200, "1")
+    assert engine.get(sid).status_code == 400
+    bystander()
+
+
+def test_a_polling_body_over_max_http_buffer_size_closes_the_session(engine, bystander):
+    sid = engine.handshake()
+    try:
+        response = engine.post(sid, "4" + "a" * 1_000_001)
+        assert response.status_code == 413
+    except Exception:
+        pass  # the server may drop the connection instead of reading the rest of the body
+    assert engine.get(sid).status_code == 400
+    bystander()
+
+
+def test_a_websocket_message_over_max_http_buffer_size_closes_the_session(engine, bystander):
+    ws = engine.websocket()
+    recv(ws)
+    try:
+        ws.send("4" + "a" * 1_000_001)
+    except OSError:
+        pass  # the server refuses the frame from its header and may close before it is all sent
+    assert closed(ws)
+    bystander()
+
+
+def test_a_message_at_max_http_buffer_size_is_accepted(engine):
+    ws = engine.websocket()
+    recv(ws)
+    ws.send("4" + "a" * 999_999)
+    message = recv(ws)
+    while message == "2":
+        ws.send("3")
+        message = recv(ws)
+    assert len(message) == 1_000_000
+    ws.close()
+
+
+def test_an_ack_for_an_unknown_id_is_ignored(sio):
+    ws = sio.websocket()
+    recv(ws)
+    ws.send("40")
+    recv(ws), recv(ws)
+    ws.send('43999["nobody asked"]')
+    ws.send('42["message","after"]')
+    message = recv(ws)
+    while message == "2":
+        ws.send("3")
+        message = recv(ws)
+    assert message == '42["message-back","after"]'
+    ws.close()
+
+
+def test_a_packet_for_a_namespace_not_joined_closes_the_connection(sio):
+    ws = sio.websocket()
+    recv(ws)
+    ws.send('42/custom,["message"]')
+    assert closed(ws)
+
+
+def test_binary_data_without_a_binary_packet_closes_the_connection(sio):
+    ws = sio.websocket()
+    recv(ws)
+    ws.send("40")
+    recv(ws), recv(ws)
+    ws.send_binary(b"\x01")
+    assert closed(ws)
