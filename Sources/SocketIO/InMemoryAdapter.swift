@@ -79,7 +79,7 @@ public final class InMemoryAdapter: SocketIOAdapter {
         let sockets = selectedSockets(options)
         expect(sockets.count)
         for socket in sockets {
-            socket.registerAck(id: ackID, timeout: nil) { result in
+            socket.registerAck(id: ackID, timeout: options.timeout) { result in
                 if case .success(let arguments) = result { respond(arguments) }
             }
         }

@@ -91,7 +91,9 @@ public struct SocketIOBroadcastOperator: Sendable {
         let id = namespace.nextAckID()
         let packet = SocketIOPacket(type: .event, namespace: namespace.name, id: id, data: .array([.string(event)] + arguments))
         let collector = AckCollector()
-        let timeout = options.timeout ?? .seconds(5)
+        var options = self.options
+        options.timeout = options.timeout ?? .seconds(5)
+        let timeout = options.timeout!
         return try await withCheckedThrowingContinuation { continuation in
             collector.start(continuation)
             namespace.adapter.broadcastWithAck(
@@ -102,10 +104,10 @@ public struct SocketIOBroadcastOperator: Sendable {
                 respond: { collector.respond($0) }
             )
             collector.serverCountKnown()
-            Task {
+            collector.armTimeout(Task {
                 try? await Task.sleep(for: timeout)
                 collector.timeOut()
-            }
+            })
         }
     }
 
@@ -130,12 +132,22 @@ private final class AckCollector: Sendable {
         var expected = 0
         var countsKnown = false
         var responses: [[SocketIOValue]] = []
+        var timeout: Task<Void, Never>?
     }
 
     private let state = NIOLockedValueBox(State())
 
     func start(_ continuation: CheckedContinuation<[[SocketIOValue]], any Error>) {
         state.withLockedValue { $0.continuation = continuation }
+    }
+
+    /// Keeps the timeout task, cancelled as soon as the answers are complete.
+    func armTimeout(_ task: Task<Void, Never>) {
+        let done = state.withLockedValue { state in
+            state.timeout = task
+            return state.continuation == nil
+        }
+        if done { task.cancel() }
     }
 
     func expect(_ count: Int) {
@@ -164,6 +176,7 @@ private final class AckCollector: Sendable {
         let resume = state.withLockedValue { state -> (CheckedContinuation<[[SocketIOValue]], any Error>, Result<[[SocketIOValue]], any Error>)? in
             guard let continuation = state.continuation, let result = update(&state) else { return nil }
             state.continuation = nil
+            state.timeout?.cancel()
             return (continuation, result)
         }
         if let (continuation, result) = resume { continuation.resume(with: result) }

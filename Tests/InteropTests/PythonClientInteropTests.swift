@@ -42,6 +42,26 @@ func configureInteropServer(_ io: SocketIOServer, observations: ServerObservatio
         socket.on("kick-me") { _ in
             socket.disconnect()
         }
+        socket.on("start-broadcast-ack") { _ in
+            let answers = try await io.to("ack-room").timeout(.seconds(5)).emitWithAck("poll-question", "ready?")
+            let sorted = answers.map { SocketIOValue.array($0) }.sorted { $0.description < $1.description }
+            socket.emit("broadcast-answers", arguments: sorted)
+        }
+        socket.on("start-slow-question") { _ in
+            do {
+                let answer = try await socket.emitWithAck("slow-question", timeout: .milliseconds(300))
+                socket.emit("slow-outcome", ["answered": .array(answer)])
+            } catch let error as SocketIOAckError {
+                socket.emit("slow-outcome", ["error": .string(error.description)])
+            }
+        }
+        let seen = NIOLockedValueBox<[SocketIOValue]>([])
+        socket.onAny { event in
+            seen.withLockedValue { $0.append(.string(event.name)) }
+        }
+        socket.on("report") { _ in
+            socket.emit("seen", arguments: seen.withLockedValue { $0 })
+        }
         socket.onDisconnect { socket, reason in
             observations.record("disconnect", reason.description)
         }
@@ -49,6 +69,9 @@ func configureInteropServer(_ io: SocketIOServer, observations: ServerObservatio
     }
     io.of("/custom").onConnection { socket in
         socket.emit("welcome", .string(socket.namespace.name), socket.handshake.auth)
+    }
+    io.of(matching: { name, _ in name.hasPrefix("/team-") }).onConnection { socket in
+        socket.emit("welcome", .string(socket.namespace.name))
     }
     io.of("/private").use { socket in
         guard socket.handshake.auth["token"]?.stringValue == "secret" else {
@@ -127,6 +150,36 @@ struct PythonClientInteropTests {
         let errors = try #require(result["errors"] as? [[String: Any]])
         #expect(errors.first?["message"] as? String == "not authorized")
         #expect(errors.first?["data"] as? [String: String] == ["reason": "token refused"])
+    }
+}
+
+extension PythonClientInteropTests {
+    @Test("a broadcast with acknowledgement collects one answer per client in the rooms", arguments: transports)
+    func broadcastAck(transports: String) async throws {
+        let (result, _) = try await run("broadcast-ack", over: transports)
+        let answers = try #require(result["answers"] as? [[String]])
+        #expect(answers == [["yes from a", "ready?"], ["yes from b", "ready?"]])
+    }
+
+    @Test("an acknowledgement that comes too late times out on the server", arguments: transports)
+    func ackTimeout(transports: String) async throws {
+        let (result, _) = try await run("ack-timeout", over: transports)
+        let outcome = try #require((result["outcome"] as? [Any])?.first as? [String: String])
+        #expect(outcome == ["error": "operation has timed out"])
+    }
+
+    @Test("a dynamic namespace is created for a matching name and refused otherwise", arguments: transports)
+    func dynamicNamespace(transports: String) async throws {
+        let (result, _) = try await run("dynamic-namespace", over: transports)
+        #expect(result["welcome"] as? [String] == ["/team-42"])
+        let errors = try #require(result["errors"] as? [[String: Any]])
+        #expect(errors.first?["message"] as? String == "Invalid namespace")
+    }
+
+    @Test("a catch-all listener sees every event before its own handlers", arguments: transports)
+    func catchAll(transports: String) async throws {
+        let (result, _) = try await run("catch-all", over: transports)
+        #expect(result["seen"] as? [String] == ["alpha", "beta", "report"])
     }
 }
 

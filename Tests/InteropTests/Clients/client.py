@@ -135,7 +135,75 @@ def refused():
     return {"outcome": outcome, "errors": errors}
 
 
+def broadcast_ack():
+    clients = {}
+    for name, room in (("a", "ack-room"), ("b", "ack-room"), ("c", "elsewhere")):
+        client = socketio.Client()
+        recorder = Recorder(client)
+        client.on("poll-question", lambda question, name=name: ("yes from " + name, question))
+        connect(client, auth={"room": room})
+        recorder.wait("auth")
+        clients[name] = (client, recorder)
+    requester, recorder = clients["c"]
+    requester.emit("start-broadcast-ack")
+    answers = recorder.wait("broadcast-answers")
+    for client, _ in clients.values():
+        client.disconnect()
+    return {"answers": answers}
+
+
+def ack_timeout():
+    client = socketio.Client()
+    recorder = Recorder(client)
+
+    def slow(*args):
+        time.sleep(1.5)
+        return "too late"
+
+    client.on("slow-question", slow)
+    connect(client)
+    recorder.wait("auth")
+    client.emit("start-slow-question")
+    outcome = recorder.wait("slow-outcome")
+    client.disconnect()
+    return {"outcome": outcome}
+
+
+def dynamic_namespace():
+    client = socketio.Client()
+    recorder = Recorder(client, namespace="/team-42")
+    connect(client, namespaces=["/team-42"])
+    welcome = recorder.wait("welcome")
+    client.disconnect()
+    refused = socketio.Client(reconnection=False)
+    errors = []
+    refused.on("connect_error", lambda data: errors.append(data), namespace="/other")
+    try:
+        refused.connect(URL, transports=TRANSPORTS, namespaces=["/other"], wait_timeout=TIMEOUT)
+    except socketio.exceptions.ConnectionError:
+        pass
+    refused.disconnect()
+    return {"welcome": welcome, "errors": errors}
+
+
+def catch_all():
+    client = socketio.Client()
+    recorder = Recorder(client)
+    connect(client)
+    recorder.wait("auth")
+    client.emit("alpha", 1)
+    client.emit("beta", {"b": 2})
+    client.emit("report")
+    seen = recorder.wait("seen")
+    client.disconnect()
+    return {"seen": seen}
+
+
 SCENARIOS = {
+    "broadcast-ack": broadcast_ack,
+    "ack-timeout": ack_timeout,
+    "dynamic-namespace": dynamic_namespace,
+    "catch-all": catch_all,
     "basic": basic,
     "custom-namespace": custom_namespace,
     "rooms": rooms,
