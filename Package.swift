@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SocketIO", targets: ["SocketIO"]),
         .library(name: "SocketIOHummingbird", targets: ["SocketIOHummingbird"]),
         .library(name: "SQS", targets: ["SQS"]),
+        .library(name: "Herald", targets: ["Herald"]),
         .executable(name: "herald", targets: ["herald"]),
         .executable(name: "conformance-server", targets: ["conformance-server"]),
     ],
@@ -75,6 +76,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "Herald",
+            dependencies: [
+                "SocketIO",
+                "SocketIOHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "herald",
             dependencies: [
@@ -109,6 +121,11 @@ let package = Package(
         .testTarget(
             name: "InteropTests",
             dependencies: ["SocketIO", "SocketIOHummingbird", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "HeraldTests",
+            dependencies: ["Herald", "SocketIO", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -294,6 +294,70 @@ enum JSON {
             throw fail("unterminated string")
         }
 
+        /// Steps over one value, checking its syntax, without building it.
+        mutating func skipValue() throws(JSONError) {
+            skipWhitespace()
+            guard offset < bytes.count else { throw fail("unexpected end of input") }
+            switch bytes[offset] {
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                let close = bytes[offset] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                let isObject = close == UInt8(ascii: "}")
+                try enter()
+                offset += 1
+                skipWhitespace()
+                if offset < bytes.count, bytes[offset] == close {
+                    offset += 1
+                    depth -= 1
+                    return
+                }
+                while true {
+                    if isObject {
+                        skipWhitespace()
+                        guard offset < bytes.count, bytes[offset] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+                        try skipString()
+                        skipWhitespace()
+                        guard offset < bytes.count, bytes[offset] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                        offset += 1
+                    }
+                    try skipValue()
+                    skipWhitespace()
+                    guard offset < bytes.count else { throw fail("unexpected end of input") }
+                    if bytes[offset] == UInt8(ascii: ",") {
+                        offset += 1
+                    } else if bytes[offset] == close {
+                        offset += 1
+                        depth -= 1
+                        return
+                    } else {
+                        throw fail(isObject ? "expected ',' or '}'" : "expected ',' or ']'")
+                    }
+                }
+            case UInt8(ascii: "\""):
+                try skipString()
+            default:
+                _ = try parseValue()
+            }
+        }
+
+        /// Steps over a string, escapes included.
+        mutating func skipString() throws(JSONError) {
+            offset += 1
+            while offset < bytes.count {
+                switch bytes[offset] {
+                case UInt8(ascii: "\""):
+                    offset += 1
+                    return
+                case UInt8(ascii: "\\"):
+                    offset += 2
+                case 0..<0x20:
+                    throw fail("control character in string")
+                default:
+                    offset += 1
+                }
+            }
+            throw fail("unterminated string")
+        }
+
         mutating func parseHex4() throws(JSONError) -> UInt32 {
             guard offset + 4 <= bytes.count else { throw fail("invalid unicode escape") }
             var value: UInt32 = 0
