@@ -45,6 +45,10 @@ public final class InMemoryAdapter: SocketIOAdapter {
         state.withLockedValue { $0.socketRooms[socketID] ?? [] }
     }
 
+    public func roomSizes() -> [(name: String, size: Int)] {
+        state.withLockedValue { $0.rooms.map { ($0.key, $0.value.count) } }
+    }
+
     public func socketIDs(_ options: SocketIOBroadcastOptions) -> Set<String> {
         state.withLockedValue { state in
             var selected: Set<String>

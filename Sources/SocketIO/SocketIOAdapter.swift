@@ -92,6 +92,8 @@ public protocol SocketIOAdapter: Sendable {
     func delAll(_ socketID: String)
     /// The rooms a socket is in (empty for an unknown socket).
     func rooms(of socketID: String) -> Set<String>
+    /// Each room of this server and how many local sockets are in it (socket-id rooms included).
+    func roomSizes() -> [(name: String, size: Int)]
     /// The ids of the local sockets the options select.
     func socketIDs(_ options: SocketIOBroadcastOptions) -> Set<String>
     /// Sends an encoded packet to the sockets the options select.

@@ -27,6 +27,11 @@ public final class SocketIOLocalSockets: Sendable {
         sockets.withLockedValue { $0[id] }
     }
 
+    /// Whether a socket with this id is connected here.
+    public func contains(id: String) -> Bool {
+        sockets.withLockedValue { $0[id] != nil }
+    }
+
     /// Every socket connected here.
     public var all: [SocketIOSocket] {
         sockets.withLockedValue { Array($0.values) }

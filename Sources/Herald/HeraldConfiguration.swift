@@ -1,0 +1,52 @@
+/// What the gateway does with messages and clients (the network and queue settings live in
+/// the `herald` command's configuration).
+public struct HeraldConfiguration: Sendable {
+    /// The namespaces clients may join and messages may target.
+    public var namespaces: [String] = ["/"]
+    /// The key publishers must present (`Authorization: Bearer <key>`); `nil` for none.
+    public var apiKey: String?
+    /// The event of raw message bodies that name none.
+    public var defaultEvent: String?
+    /// The largest publish request body, in bytes.
+    public var maxPublishBodySize: Int = 1 << 20
+    /// How clients authenticate.
+    public var auth: HeraldAuthConfiguration = .disabled
+
+    /// Creates the default configuration: namespace `/`, no key, no client authentication.
+    public init() {}
+}
+
+/// How clients prove who they are: a JWT in the handshake's `auth.token`.
+public struct HeraldAuthConfiguration: Sendable, CustomStringConvertible {
+    enum Kind: Sendable {
+        case disabled
+        case hmac(secret: String)
+        case publicKeysPEM(path: String)
+        case jwks(path: String)
+    }
+
+    let kind: Kind
+
+    /// No authentication (development only).
+    public static let disabled = Self(kind: .disabled)
+    /// HS256 tokens signed with a shared secret.
+    public static func hs256(secret: String) -> Self { Self(kind: .hmac(secret: secret)) }
+    /// RS256 or ES256 tokens, verified with the public key(s) in a PEM file.
+    public static func publicKeys(pemFile path: String) -> Self { Self(kind: .publicKeysPEM(path: path)) }
+    /// Tokens verified with the keys of a JWKS file (RS256, ES256…, chosen by `kid`).
+    public static func jwks(file path: String) -> Self { Self(kind: .jwks(path: path)) }
+
+    /// Whether clients must present a token.
+    public var isEnabled: Bool {
+        if case .disabled = kind { false } else { true }
+    }
+
+    public var description: String {
+        switch kind {
+        case .disabled: "disabled"
+        case .hmac: "HS256 shared secret"
+        case .publicKeysPEM(let path): "public keys from \(path)"
+        case .jwks(let path): "JWKS from \(path)"
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+public import Logging
+import NIOCore
+public import SocketIO
+import Synchronization
+
+/// The gateway: a Socket.IO server whose clients authenticate with JWTs and join the rooms of
+/// their claims, and a delivery path that pushes ``HeraldMessage``s to them.
+public final class HeraldGateway: Sendable {
+    /// The Socket.IO server clients connect to.
+    public let io: SocketIOServer
+    /// The gateway's settings.
+    public let configuration: HeraldConfiguration
+    /// Counters shown by `/metrics` and the live page.
+    public let stats = GatewayStats()
+    let logger: Logger
+    private let authenticator: JWTAuthenticator?
+
+    /// Creates the gateway; loads the token verification keys.
+    public init(configuration: HeraldConfiguration, socketIO: SocketIOConfiguration = .init(), logger: Logger = Logger(label: "herald")) async throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.authenticator = try await JWTAuthenticator.make(configuration.auth)
+        self.io = SocketIOServer(configuration: socketIO)
+        for name in configuration.namespaces {
+            installHandlers(on: io.of(name))
+        }
+    }
+
+    private func installHandlers(on namespace: SocketIONamespace) {
+        if let authenticator {
+            namespace.use { socket in
+                guard let token = socket.handshake.auth["token"]?.stringValue else {
+                    throw SocketIOConnectError("authentication required: send a JWT as auth.token")
+                }
+                let claims: HeraldClaims
+                do {
+                    claims = try await authenticator.verify(token)
+                } catch {
+                    throw SocketIOConnectError(String(describing: error))
+                }
+                socket.data = ["rooms": .array(claims.roomNames.map { .string($0) }), "sub": claims.sub.map { .string($0.value) } ?? .null]
+            }
+        }
+        let stats = self.stats
+        namespace.onConnection { socket in
+            if let rooms = socket.data["rooms"]?.arrayValue {
+                socket.join(rooms.compactMap(\.stringValue))
+            }
+            stats.clientConnected()
+            socket.onAny { _ in stats.eventReceived() }
+            socket.onDisconnect { _, _ in stats.clientDisconnected() }
+        }
+    }
+
+    /// Hands a message to the broadcast path: it is written to every local recipient's socket
+    /// (or queue) before this returns. Throws when the message names a namespace herald does
+    /// not serve.
+    public func deliver(_ message: HeraldMessage) throws(HeraldMessageError) {
+        guard configuration.namespaces.contains(message.namespace) else {
+            throw HeraldMessageError("unknown namespace '\(message.namespace)' (served: \(configuration.namespaces.joined(separator: ", ")))")
+        }
+        var target = io.of(message.namespace).all.to(message.rooms).except(message.exceptRooms)
+        if message.isVolatile { target = target.volatile }
+        target.emit(message.event, jsonArguments: message.arguments)
+        stats.eventDelivered(message)
+    }
+}
+
+/// Figures about the gateway's traffic, updated without locks.
+public final class GatewayStats: Sendable {
+    private let connected = Atomic<Int>(0)
+    private let connectionsTotal = Atomic<Int>(0)
+    private let eventsIn = Atomic<Int>(0)
+    private let eventsOut = Atomic<Int>(0)
+    private let recent = Mutex<[RecentEvent]>([])
+    private let shuttingDown = Atomic<Bool>(false)
+    private let lag = Mutex<Double?>(nil)
+
+    /// A delivered event, for the live page's feed.
+    public struct RecentEvent: Sendable {
+        /// When it was delivered (seconds since 1970).
+        public let time: Double
+        /// The event name.
+        public let event: String
+        /// Its namespace.
+        public let namespace: String
+        /// Its rooms.
+        public let rooms: [String]
+        /// The start of its arguments, as JSON text.
+        public let preview: String
+    }
+
+    /// Clients connected now.
+    public var connectedClients: Int { connected.load(ordering: .relaxed) }
+    /// Clients connected since start.
+    public var totalConnections: Int { connectionsTotal.load(ordering: .relaxed) }
+    /// Events received from clients.
+    public var eventsReceived: Int { eventsIn.load(ordering: .relaxed) }
+    /// Messages delivered to the broadcast path.
+    public var eventsDelivered: Int { eventsOut.load(ordering: .relaxed) }
+    /// Whether the gateway is shutting down (then it is no longer ready).
+    public var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
+    /// How old the last consumed queue message was when it was handed off, in seconds.
+    public var queueLag: Double? { lag.withLock { $0 } }
+
+    /// Marks the gateway as shutting down.
+    public func beginShutdown() { shuttingDown.store(true, ordering: .relaxed) }
+
+    /// Records the age of a consumed queue message at hand-off.
+    public func recordQueueLag(seconds: Double) { lag.withLock { $0 = seconds } }
+
+    /// The latest delivered events, newest last.
+    public var recentEvents: [RecentEvent] { recent.withLock { $0 } }
+
+    func clientConnected() {
+        connected.add(1, ordering: .relaxed)
+        connectionsTotal.add(1, ordering: .relaxed)
+    }
+
+    func clientDisconnected() { connected.subtract(1, ordering: .relaxed) }
+    func eventReceived() { eventsIn.add(1, ordering: .relaxed) }
+
+    func eventDelivered(_ message: HeraldMessage) {
+        eventsOut.add(1, ordering: .relaxed)
+        let preview = String(buffer: message.arguments.getSlice(at: message.arguments.readerIndex, length: min(message.arguments.readableBytes, 120))!)
+        let event = RecentEvent(time: Date().timeIntervalSince1970, event: message.event, namespace: message.namespace, rooms: message.rooms, preview: preview)
+        recent.withLock { recent in
+            recent.append(event)
+            if recent.count > 50 { recent.removeFirst(recent.count - 50) }
+        }
+    }
+}
