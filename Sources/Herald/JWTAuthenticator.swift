@@ -35,6 +35,9 @@ struct JWTAuthenticator: Sendable {
         case .disabled:
             return nil
         case .hmac(let secret):
+            guard secret.utf8.count >= 32 else {
+                throw Refusal(description: "jwt-secret: an HS256 secret must be at least 32 bytes (256 bits); this one has \(secret.utf8.count)")
+            }
             await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         case .publicKeysPEM(let path):
             let pem = try String(contentsOfFile: path, encoding: .utf8)

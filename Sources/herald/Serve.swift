@@ -90,6 +90,9 @@ struct ServePlan {
         }
         if authMode == "jwt" {
             if let secret = settings.string(HeraldSettings.jwtSecret) {
+                guard secret.utf8.count >= 32 else {
+                    throw HeraldSettings.Problem(description: "jwt-secret (from \(settings.source(HeraldSettings.jwtSecret))): an HS256 secret must be at least 32 bytes")
+                }
                 gateway.auth = .hs256(secret: secret)
             } else if let path = settings.string(HeraldSettings.jwtPublicKeys) {
                 gateway.auth = .publicKeys(pemFile: path)

@@ -44,32 +44,56 @@ let testPython: String? = ProcessInfo.processInfo.environment["HERALD_TEST_PYTHO
 
 /// Runs a python-socketio client scenario and returns the JSON object it printed.
 func runPythonClient(port: Int, transports: String, scenario: String) async throws -> [String: Any] {
-    guard let python = testPython else { throw PythonClientError(message: "HERALD_TEST_PYTHON is not set: run the tests with scripts/test") }
-    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients/client.py").path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: python)
-    process.arguments = [script, "http://127.0.0.1:\(port)", transports, scenario]
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let (stdout, stderr) = await withCheckedContinuation { continuation in
-        DispatchQueue.global().async {
-            let stdout = output.fileHandleForReading.readDataToEndOfFile()
-            let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            continuation.resume(returning: (stdout, stderr))
+    try await PythonProcess(script: "client.py", arguments: ["http://127.0.0.1:\(port)", transports, scenario]).result()
+}
+
+/// A Python client script of Clients/ running in the test virtualenv.
+final class PythonProcess: Sendable {
+    private let process: Process
+    private let output = Pipe()
+    private let errors = Pipe()
+    let description: String
+
+    init(script: String, arguments: [String]) throws {
+        guard let python = testPython else { throw PythonClientError(message: "HERALD_TEST_PYTHON is not set: run the tests with scripts/test") }
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients/\(script)").path
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [path] + arguments
+        process.standardOutput = output
+        process.standardError = errors
+        description = ([script] + arguments).joined(separator: " ")
+        try process.run()
+    }
+
+    /// Waits for the script to end and returns the JSON object it printed.
+    func result() async throws -> [String: Any] {
+        let (stdout, stderr) = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { [self] in
+                let stdout = output.fileHandleForReading.readDataToEndOfFile()
+                let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                continuation.resume(returning: (stdout, stderr))
+            }
         }
+        guard process.terminationStatus == 0,
+            let object = try? JSONSerialization.jsonObject(with: stdout) as? [String: Any]
+        else {
+            throw PythonClientError(
+                message: "\(description) failed (\(process.terminationStatus)):\n\(String(decoding: stdout, as: UTF8.self))\n\(String(decoding: stderr, as: UTF8.self))"
+            )
+        }
+        return object
     }
-    guard process.terminationStatus == 0,
-        let object = try? JSONSerialization.jsonObject(with: stdout) as? [String: Any]
-    else {
-        throw PythonClientError(
-            message: "client \(scenario) over \(transports) failed (\(process.terminationStatus)):\n\(String(decoding: stdout, as: UTF8.self))\n\(String(decoding: stderr, as: UTF8.self))"
-        )
+}
+
+/// Waits until `condition` holds, checking every 20 ms, for at most `timeout`.
+func eventually(timeout: Duration = .seconds(10), _ condition: () async -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !(await condition()) {
+        guard ContinuousClock.now < deadline else { throw PythonClientError(message: "condition not met within \(timeout)") }
+        try await Task.sleep(for: .milliseconds(20))
     }
-    return object
 }
 
 struct PythonClientError: Error, CustomStringConvertible {

@@ -1,0 +1,225 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import JWTKit
+import Logging
+import NIOCore
+import NIOHTTP1
+import Prometheus
+import SocketIO
+import SocketIOHummingbird
+import Testing
+
+@testable import Herald
+
+/// Runs a gateway on a free loopback port for the duration of `body`.
+func withGateway(
+    _ configuration: HeraldConfiguration,
+    _ body: @Sendable (_ gateway: HeraldGateway, _ port: Int) async throws -> Void
+) async throws {
+    var logger = Logger(label: "gateway-test")
+    logger.logLevel = .critical
+    var socketIO = SocketIOConfiguration()
+    socketIO.logger = logger
+    let gateway = try await HeraldGateway(configuration: configuration, socketIO: socketIO, logger: logger)
+    let router = Router()
+    gateway.addPublishRoutes(to: router, publisher: DirectPublisher(gateway: gateway))
+    gateway.addOperationsRoutes(to: router, registry: PrometheusCollectorRegistry())
+    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+    let app = Application(
+        router: router,
+        server: .socketIO(gateway.io),
+        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in
+            continuation.yield(channel.localAddress?.port ?? 0)
+            continuation.finish()
+        },
+        logger: logger
+    )
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await app.runService() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else { throw LiveServerError.noPort }
+        defer { group.cancelAll() }
+        try await body(gateway, port)
+    }
+}
+
+/// Sends a request to the gateway and returns the status and body.
+func request(_ method: HTTPMethod, port: Int, path: String, body: String? = nil, key: String? = nil) async throws -> (Int, String) {
+    var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+    request.method = method
+    if let body { request.body = .bytes(ByteBuffer(string: body)) }
+    if let key { request.headers.add(name: "authorization", value: "Bearer \(key)") }
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+    let bytes = try await response.body.collect(upTo: 1 << 20)
+    return (Int(response.status.code), String(buffer: bytes))
+}
+
+func token(secret: String, sub: String? = nil, rooms: [String]? = nil, expiresIn: TimeInterval = 3600) async throws -> String {
+    let keys = JWTKeyCollection()
+    await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+    let claims = HeraldClaims(sub: sub.map { SubjectClaim(value: $0) }, exp: ExpirationClaim(value: Date().addingTimeInterval(expiresIn)), nbf: nil, rooms: rooms)
+    return try await keys.sign(claims)
+}
+
+@Suite("The gateway with real clients", .serialized, .enabled(if: testPython != nil, "run through scripts/test, which installs python-socketio"))
+struct GatewayTests {
+    @Test("a published event reaches a python-socketio client with exactly the published data")
+    func publishReachesClients() async throws {
+        var configuration = HeraldConfiguration()
+        configuration.apiKey = "k3y"
+        try await withGateway(configuration) { gateway, port in
+            let listener = try PythonProcess(script: "listen.py", arguments: ["http://127.0.0.1:\(port)", "--event", "item_added", "--count", "2"])
+            try await eventually { gateway.stats.connectedClients == 1 }
+            let data = #"{"id":42,"name":"ünïcode ✓","tags":["a","b"],"price":12.5,"nested":{"ok":true,"none":null}}"#
+            #expect(try await request(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":\#(data)}"#, key: "k3y").0 == 202)
+            #expect(try await request(.POST, port: port, path: "/api/emit/batch", body: #"[{"event":"item_added","args":[1,"two"]}]"#, key: "k3y").0 == 202)
+            let result = try await listener.result()
+            let events = try #require(result["events"] as? [[Any]])
+            #expect(events.count == 2)
+            let received = try JSONSerialization.data(withJSONObject: events[0][0], options: [.sortedKeys])
+            let expected = try JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: Data(data.utf8)), options: [.sortedKeys])
+            #expect(received == expected)
+            #expect(events[1].count == 2 && events[1][0] as? Int == 1 && events[1][1] as? String == "two")
+        }
+    }
+
+    @Test("the publish API refuses a missing or wrong key, and bad bodies with a message")
+    func publishRefusals() async throws {
+        var configuration = HeraldConfiguration()
+        configuration.apiKey = "k3y"
+        try await withGateway(configuration) { _, port in
+            let envelope = #"{"event":"item_added","data":1}"#
+            #expect(try await request(.POST, port: port, path: "/api/emit", body: envelope).0 == 401)
+            #expect(try await request(.POST, port: port, path: "/api/emit", body: envelope, key: "wrong").0 == 401)
+            let (status, body) = try await request(.POST, port: port, path: "/api/emit", body: #"{"event":"e","namespace":"/nope"}"#, key: "k3y")
+            #expect(status == 400)
+            #expect(body.contains("unknown namespace '/nope'"))
+            let (badStatus, badBody) = try await request(.POST, port: port, path: "/api/emit", body: "{oops", key: "k3y")
+            #expect(badStatus == 400)
+            #expect(badBody.contains("not JSON"))
+        }
+    }
+
+    @Test("envelopes reach only their rooms and namespaces; JWT claims place clients in rooms")
+    func routing() async throws {
+        var configuration = HeraldConfiguration()
+        configuration.namespaces = ["/", "/orders"]
+        configuration.auth = .hs256(secret: "s3cret-s3cret-s3cret-s3cret-s3cret")
+        try await withGateway(configuration) { gateway, port in
+            let alice = try await token(secret: "s3cret-s3cret-s3cret-s3cret-s3cret", sub: "alice", rooms: ["team-red"])
+            let bob = try await token(secret: "s3cret-s3cret-s3cret-s3cret-s3cret", sub: "bob")
+            let url = "http://127.0.0.1:\(port)"
+            let clients = [
+                ("alice", try PythonProcess(script: "listen.py", arguments: [url, "--token", alice, "--count", "3", "--timeout", "4"])),
+                ("bob", try PythonProcess(script: "listen.py", arguments: [url, "--token", bob, "--count", "3", "--timeout", "4"])),
+                ("orders", try PythonProcess(script: "listen.py", arguments: [url, "--token", bob, "--namespace", "/orders", "--count", "1", "--timeout", "4"])),
+            ]
+            try await eventually { gateway.io.of("/").localSockets.count == 2 && gateway.io.of("/orders").localSockets.count == 1 }
+            for envelope in [
+                #"{"event":"item_added","data":"to user:alice","to":"user:alice"}"#,
+                #"{"event":"item_added","data":"to team-red","to":["team-red"]}"#,
+                #"{"event":"item_added","data":"all but alice","except":"user:alice"}"#,
+                #"{"event":"item_added","data":"orders only","namespace":"/orders"}"#,
+                #"{"event":"item_added","data":"everyone"}"#,
+            ] {
+                #expect(try await request(.POST, port: port, path: "/api/emit", body: envelope).0 == 202)
+            }
+            var received: [String: [String]] = [:]
+            for (name, client) in clients {
+                received[name] = (try await client.result()["events"] as? [[Any]])?.compactMap { $0.first as? String }
+            }
+            #expect(received["alice"] == ["to user:alice", "to team-red", "everyone"])
+            #expect(received["bob"] == ["all but alice", "everyone"])
+            #expect(received["orders"] == ["orders only"])
+        }
+    }
+
+    @Test("invalid and expired tokens are refused with their message")
+    func tokenRefusals() async throws {
+        var configuration = HeraldConfiguration()
+        configuration.auth = .hs256(secret: "s3cret-s3cret-s3cret-s3cret-s3cret")
+        try await withGateway(configuration) { _, port in
+            let url = "http://127.0.0.1:\(port)"
+            let cases: [([String], String)] = [
+                ([], "authentication required: send a JWT as auth.token"),
+                (["--token", "not-a-jwt"], "invalid token"),
+                (["--token", try await token(secret: "other-other-other-other-other-other", sub: "x")], "invalid token"),
+                (["--token", try await token(secret: "s3cret-s3cret-s3cret-s3cret-s3cret", sub: "x", expiresIn: -60)], "token expired"),
+            ]
+            for (arguments, message) in cases {
+                let result = try await PythonProcess(script: "listen.py", arguments: [url, "--timeout", "1"] + arguments).result()
+                #expect(result["connected"] as? Bool == false)
+                let error = (result["error"] as? [String: Any])?["message"] as? String
+                #expect(error?.hasPrefix(message) == true, "expected '\(message)', got \(String(describing: error))")
+            }
+        }
+    }
+
+    @Test("/metrics and /readyz report true values")
+    func operations() async throws {
+        try await withGateway(HeraldConfiguration()) { gateway, port in
+            let listener = try PythonProcess(script: "listen.py", arguments: ["http://127.0.0.1:\(port)", "--count", "1"])
+            try await eventually { gateway.stats.connectedClients == 1 }
+            #expect(try await request(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":1}"#).0 == 202)
+            _ = try await listener.result()
+            try await eventually { gateway.stats.connectedClients == 0 }
+            let (status, metrics) = try await request(.GET, port: port, path: "/metrics")
+            #expect(status == 200)
+            #expect(metrics.contains("herald_events_out_total 1.0"))
+            #expect(metrics.contains("herald_connections_total 1.0"))
+            #expect(metrics.contains("herald_connected_clients 0.0"))
+            let (readyStatus, ready) = try await request(.GET, port: port, path: "/readyz")
+            #expect(readyStatus == 200 && ready.contains(#""ready":true"#))
+            gateway.stats.beginShutdown()
+            #expect(try await request(.GET, port: port, path: "/readyz").0 == 503)
+        }
+    }
+}
+
+@Suite("herald's configuration", .enabled(if: ProcessInfo.processInfo.environment["HERALD_BIN_PATH"] != nil, "run through scripts/test, which builds herald"))
+struct ConfigurationTests {
+    func herald(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["HERALD_BIN_PATH"]! + "/herald")
+        process.arguments = arguments
+        process.environment = environment
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = Pipe()
+        try process.run()
+        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test("a bad setting exits non-zero with an error that names its key", arguments: [
+        (["serve", "--port", "99999"], [String: String](), "port (from --port)"),
+        (["serve"], ["HERALD_PORT": "eighty"], "port (from HERALD_PORT)"),
+        (["serve", "--host", "0.0.0.0"], [:], "api-key: binding 0.0.0.0"),
+        (["serve", "--log-format", "xml"], [:], "log-format (from --log-format)"),
+        (["serve", "--jwt-secret", "short"], [:], "jwt-secret (from --jwt-secret)"),
+        (["serve", "--namespaces", "/,orders"], [:], "namespaces"),
+        (["serve", "--jwt-secret", String(repeating: "x", count: 32), "--jwks", "/tmp/keys.json"], [:], "jwt-secret and jwks"),
+    ])
+    func badSettings(arguments: [String], environment: [String: String], key: String) throws {
+        let (status, stderr) = try herald(arguments, environment: environment)
+        #expect(status != 0)
+        #expect(stderr.contains(key), "stderr: \(stderr)")
+    }
+
+    @Test("a configuration file with an unknown key or a bad line is refused with its location")
+    func badFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("herald-\(UUID().uuidString).toml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "port = 8080\ncolour = \"red\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let (status, stderr) = try herald(["serve", "--config", path])
+        #expect(status != 0)
+        #expect(stderr.contains("unknown key 'colour'"))
+        try "port = 8080\nhost 127.0.0.1\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let (status2, stderr2) = try herald(["serve", "--config", path])
+        #expect(status2 != 0)
+        #expect(stderr2.contains("\(path):2"))
+    }
+}
