@@ -126,8 +126,22 @@ public final class EngineIOConnection: Sendable {
 
     func startHeartbeat() {
         state.withLockedValue { state in
+            state.heartbeatAnchor = .now()
             state.heartbeat = scheduleHeartbeat(in: configuration.pingInterval) { $0.sendPing() }
         }
+    }
+
+    /// Whether the client missed its pong: the deadline counts from when the ping was due, so a
+    /// request arriving after it finds the session closed even if the timer has not fired yet.
+    private func pongOverdue(_ state: State) -> Bool {
+        state.readyState == .open && NIODeadline.now() > state.heartbeatAnchor + TimeAmount(configuration.pingInterval + configuration.pingTimeout)
+    }
+
+    /// Closes the session if its pong is overdue; `true` when it did.
+    private func closeIfPongOverdue() -> Bool {
+        guard state.withLockedValue({ pongOverdue($0) }) else { return false }
+        close(reason: .pingTimeout)
+        return true
     }
 
     private func scheduleHeartbeat(in delay: Duration, _ body: @escaping @Sendable (EngineIOConnection) -> Void) -> Scheduled<Void> {
@@ -147,6 +161,7 @@ public final class EngineIOConnection: Sendable {
         state.withLockedValue { state in
             guard state.readyState == .open else { return }
             state.heartbeat?.cancel()
+            state.heartbeatAnchor = .now()
             state.heartbeat = scheduleHeartbeat(in: configuration.pingInterval) { $0.sendPing() }
         }
     }
@@ -177,6 +192,7 @@ public final class EngineIOConnection: Sendable {
             case wait(EventLoopFuture<EngineIOHTTPResponse>)
             case overlap
         }
+        if closeIfPongOverdue() { return .error(.unknownSessionID) }
         let outcome: Outcome = state.withLockedValue { state in
             if state.transport.isWebSocket { return .respond(.error(.badRequest), finished: false) }
             if state.pendingPoll != nil { return .overlap }
@@ -190,9 +206,14 @@ public final class EngineIOConnection: Sendable {
                 return .respond(response, finished: true)
             case .open:
                 if !state.pollBuffer.isEmpty { return .respond(state.drainPollBuffer(), finished: false) }
-                if state.probing { return .respond(.noop, finished: false) }
                 let promise = request.eventLoop.makePromise(of: EngineIOHTTPResponse.self)
                 state.pendingPoll = promise
+                if state.probing {
+                    // A poll during an upgrade: released with a noop shortly, as the reference
+                    // does, or refused if the upgrade completes first (the session is then WebSocket).
+                    state.pollArrivedDuringProbe = true
+                    eventLoop.scheduleTask(in: .milliseconds(100)) { [self] in self.releaseProbePoll() }
+                }
                 return .wait(promise.futureResult)
             }
         }
@@ -208,7 +229,17 @@ public final class EngineIOConnection: Sendable {
         }
     }
 
+    private func releaseProbePoll() {
+        let promise = state.withLockedValue { state -> EventLoopPromise<EngineIOHTTPResponse>? in
+            guard state.probing, state.pollArrivedDuringProbe else { return nil }
+            defer { state.pendingPoll = nil }
+            return state.pendingPoll
+        }
+        promise?.succeed(.noop)
+    }
+
     func handlePost(_ request: EngineIOHTTPRequest) -> EngineIOHTTPResponse {
+        if closeIfPongOverdue() { return .error(.unknownSessionID) }
         enum Admission { case accept, overlap, mismatch }
         let admission: Admission = state.withLockedValue { state in
             if state.transport.isWebSocket { return .mismatch }
@@ -278,7 +309,7 @@ public final class EngineIOConnection: Sendable {
             }
             release?.succeed(.noop)
         } else if packet.type == .upgrade {
-            let release = state.withLockedValue { state -> EventLoopPromise<EngineIOHTTPResponse>? in
+            let release = state.withLockedValue { state -> (EventLoopPromise<EngineIOHTTPResponse>, EngineIOHTTPResponse)? in
                 guard state.readyState == .open, state.probing else { return nil }
                 state.upgradeTimeout?.cancel()
                 state.upgradeTimeout = nil
@@ -287,10 +318,13 @@ public final class EngineIOConnection: Sendable {
                 state.transport = .webSocket(socket)
                 socket.write(state.pollBuffer.map { EngineIOFrame($0) })
                 state.pollBuffer.removeAll()
-                defer { state.pendingPoll = nil }
-                return state.pendingPoll
+                defer {
+                    state.pendingPoll = nil
+                    state.pollArrivedDuringProbe = false
+                }
+                return state.pendingPoll.map { ($0, state.pollArrivedDuringProbe ? .error(.badRequest) : .noop) }
             }
-            release?.succeed(.noop)
+            if let (promise, response) = release { promise.succeed(response) }
         } else {
             abandonProbe(socket, closeIt: true)
         }
@@ -314,6 +348,7 @@ public final class EngineIOConnection: Sendable {
             guard state.probe === socket else { return false }
             state.probe = nil
             state.probing = false
+            state.pollArrivedDuringProbe = false
             state.upgradeTimeout?.cancel()
             state.upgradeTimeout = nil
             return true
@@ -348,6 +383,8 @@ extension EngineIOConnection {
         var delegate: (any EngineIOConnectionDelegate)?
         var probe: WebSocketTransport?
         var probing = false
+        var pollArrivedDuringProbe = false
+        var heartbeatAnchor = NIODeadline.now()
         var pollBuffer: [EngineIOPacket] = []
         var pendingPoll: EventLoopPromise<EngineIOHTTPResponse>?
         var postInFlight = false

@@ -23,7 +23,7 @@ extension HeraldGateway {
         let gauges = GatewayGauges(registry: registry, namespaces: configuration.namespaces)
         router.get("/healthz") { _, _ in Response.json(status: .ok, ["status": "up"]) }
         router.get("/readyz") { [self] _, _ in
-            var checks: [String: SocketIOValue] = ["server": "accepting"]
+            var checks: SocketIOObject = ["server": "accepting"]
             var ready = !stats.isShuttingDown
             if stats.isShuttingDown { checks["server"] = "shutting down" }
             for (name, check) in readiness {
@@ -48,9 +48,9 @@ extension HeraldGateway {
     }
 
     /// The live figures, as the live page reads them.
-    func snapshot() -> [String: SocketIOValue] {
-        var rooms: [String: SocketIOValue] = [:]
-        var namespaces: [String: SocketIOValue] = [:]
+    func snapshot() -> SocketIOObject {
+        var rooms: SocketIOObject = [:]
+        var namespaces: SocketIOObject = [:]
         for name in configuration.namespaces {
             let namespace = io.of(name)
             namespaces[name] = .number(Double(namespace.localSockets.count))
@@ -64,7 +64,7 @@ extension HeraldGateway {
                 "rooms": .array(event.rooms.map { .string($0) }), "preview": .string(event.preview),
             ]
         }
-        var snapshot: [String: SocketIOValue] = [
+        var snapshot: SocketIOObject = [
             "clients": .number(Double(stats.connectedClients)),
             "connectionsTotal": .number(Double(stats.totalConnections)),
             "eventsDelivered": .number(Double(stats.eventsDelivered)),

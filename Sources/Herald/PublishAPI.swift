@@ -75,7 +75,7 @@ extension HeraldGateway {
 }
 
 extension Response {
-    static func json(status: HTTPResponse.Status, _ object: [String: SocketIOValue]) -> Response {
+    static func json(status: HTTPResponse.Status, _ object: SocketIOObject) -> Response {
         var body = SocketIOValue.object(object).jsonBytes
         body.writeString("\n")
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))

@@ -39,10 +39,10 @@ enum JSON {
                 write(element, into: &buffer, attachments: attachments)
             }
             buffer.writeInteger(UInt8(ascii: "]"))
-        case .object(let members):
+        case .object(let object):
             buffer.writeInteger(UInt8(ascii: "{"))
             var first = true
-            for (key, element) in members {
+            for (key, element) in object {
                 if !first { buffer.writeInteger(UInt8(ascii: ",")) }
                 first = false
                 writeString(key, into: &buffer)
@@ -149,12 +149,12 @@ enum JSON {
         mutating func parseObject() throws(JSONError) -> SocketIOValue {
             try enter()
             offset += 1
-            var members: [String: SocketIOValue] = [:]
+            var members: [(String, SocketIOValue)] = []
             skipWhitespace()
             if offset < bytes.count, bytes[offset] == UInt8(ascii: "}") {
                 offset += 1
                 depth -= 1
-                return .object(members)
+                return .object(SocketIOObject())
             }
             while true {
                 skipWhitespace()
@@ -163,7 +163,7 @@ enum JSON {
                 skipWhitespace()
                 guard offset < bytes.count, bytes[offset] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                 offset += 1
-                members[key] = try parseValue()
+                members.append((key, try parseValue()))
                 skipWhitespace()
                 guard offset < bytes.count else { throw fail("unexpected end of input") }
                 if bytes[offset] == UInt8(ascii: ",") {
@@ -171,7 +171,7 @@ enum JSON {
                 } else if bytes[offset] == UInt8(ascii: "}") {
                     offset += 1
                     depth -= 1
-                    return .object(members)
+                    return .object(SocketIOObject(members))
                 } else {
                     throw fail("expected ',' or '}'")
                 }

@@ -92,7 +92,7 @@ final class SocketIOClient: EngineIOConnectionDelegate {
                 } catch {
                     state.withLockedValue { _ = $0.connecting.remove(name) }
                     let refusal = error as? SocketIOConnectError ?? SocketIOConnectError(String(describing: error))
-                    var data: [String: SocketIOValue] = ["message": .string(refusal.message)]
+                    var data: SocketIOObject = ["message": .string(refusal.message)]
                     if let extra = refusal.data { data["data"] = extra }
                     send(SocketIOPacket(type: .connectError, namespace: name, data: .object(data)))
                     return

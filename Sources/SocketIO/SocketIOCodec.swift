@@ -183,9 +183,10 @@ public struct SocketIODecoder: Sendable {
                 guard let number = members["num"]?.intValue, attachments.indices.contains(number) else { throw .invalidPlaceholder }
                 return .binary(attachments[number])
             }
-            var filled: [String: SocketIOValue] = [:]
-            for (key, member) in members { filled[key] = try fill(member, with: attachments) }
-            return .object(filled)
+            var filled: [(String, SocketIOValue)] = []
+            filled.reserveCapacity(members.count)
+            for (key, member) in members { filled.append((key, try fill(member, with: attachments))) }
+            return .object(SocketIOObject(filled))
         default:
             return value
         }

@@ -13,7 +13,7 @@ public enum SocketIOValue: Sendable, Hashable {
     /// A JSON array.
     case array([SocketIOValue])
     /// A JSON object.
-    case object([String: SocketIOValue])
+    case object(SocketIOObject)
     /// Binary data, carried as a Socket.IO attachment.
     case binary(ByteBuffer)
 
@@ -44,7 +44,7 @@ public enum SocketIOValue: Sendable, Hashable {
     }
 
     /// The members, when this is an object.
-    public var objectValue: [String: SocketIOValue]? {
+    public var objectValue: SocketIOObject? {
         if case .object(let value) = self { value } else { nil }
     }
 
@@ -63,7 +63,7 @@ public enum SocketIOValue: Sendable, Hashable {
         switch self {
         case .binary: true
         case .array(let values): values.contains { $0.containsBinary }
-        case .object(let members): members.values.contains { $0.containsBinary }
+        case .object(let object): object.values.contains { $0.containsBinary }
         default: false
         }
     }
@@ -79,7 +79,7 @@ extension SocketIOValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, E
     public init(stringLiteral value: String) { self = .string(value) }
     public init(arrayLiteral elements: SocketIOValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, SocketIOValue)...) {
-        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+        self = .object(SocketIOObject(elements))
     }
 }
 

@@ -154,3 +154,31 @@ struct JSONTests {
         #expect(throws: JSONError.self) { try JSON.parse(ByteBuffer(string: text).readableBytesView) }
     }
 }
+
+@Suite("Ordered JSON objects")
+struct SocketIOObjectTests {
+    @Test("members keep the order they arrived in through a decode and an encode")
+    func orderKept() throws {
+        let text = #"{"zeta":1,"alpha":2,"mid":{"b":1,"a":2},"yy":3}"#
+        let value = try SocketIOValue(json: ByteBuffer(string: text))
+        #expect(String(buffer: value.jsonBytes) == text)
+        #expect(value.objectValue?.keys == ["zeta", "alpha", "mid", "yy"])
+    }
+
+    @Test("a repeated key keeps its first place and its last value, as JavaScript does")
+    func repeatedKey() throws {
+        let value = try SocketIOValue(json: ByteBuffer(string: #"{"a":1,"b":2,"a":3}"#))
+        #expect(String(buffer: value.jsonBytes) == #"{"a":3,"b":2}"#)
+    }
+
+    @Test("equality ignores member order; setting nil removes a member")
+    func equalityAndRemoval() {
+        var object: SocketIOObject = ["a": 1, "b": 2]
+        #expect(object == ["b": 2, "a": 1])
+        #expect(object.hashValue == SocketIOObject(["b": 2, "a": 1]).hashValue)
+        object["a"] = nil
+        object["c"] = true
+        #expect(object.keys == ["b", "c"])
+        #expect(object != ["b": 2])
+    }
+}
