@@ -83,9 +83,11 @@ let package = Package(
         .target(
             name: "Herald",
             dependencies: [
+                "SQS",
                 "SocketIO",
                 "SocketIOHummingbird",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -11,6 +11,8 @@ public struct HeraldConfiguration: Sendable {
     public var maxPublishBodySize: Int = 1 << 20
     /// How clients authenticate.
     public var auth: HeraldAuthConfiguration = .disabled
+    /// Where client events are forwarded; `nil` forwards nothing.
+    public var upstream: HeraldUpstreamConfiguration?
 
     /// Creates the default configuration: namespace `/`, no key, no client authentication.
     public init() {}

@@ -39,16 +39,20 @@ public final class HeraldGateway: Sendable {
                 } catch {
                     throw SocketIOConnectError(String(describing: error))
                 }
-                socket.data = ["rooms": .array(claims.roomNames.map { .string($0) }), "sub": claims.sub.map { .string($0.value) } ?? .null]
+                socket.data = ["rooms": .array(claims.roomNames.map { .string($0) }), "claims": claims.value]
             }
         }
         let stats = self.stats
+        let upstream = configuration.upstream.map { UpstreamForwarder(configuration: $0, logger: logger) }
         namespace.onConnection { socket in
             if let rooms = socket.data["rooms"]?.arrayValue {
                 socket.join(rooms.compactMap(\.stringValue))
             }
             stats.clientConnected()
-            socket.onAny { _ in stats.eventReceived() }
+            socket.onAny { event in
+                stats.eventReceived()
+                if let upstream, upstream.configuration.forwards(event.name) { await upstream.forward(event) }
+            }
             socket.onDisconnect { _, _ in stats.clientDisconnected() }
         }
     }

@@ -14,6 +14,15 @@ struct HeraldClaims: JWTPayload {
         try nbf?.verifyNotBefore()
     }
 
+    /// The claims as a value, for the application and the upstream forwarder.
+    var value: SocketIOValue {
+        var object: SocketIOObject = [:]
+        if let sub { object["sub"] = .string(sub.value) }
+        if let exp { object["exp"] = .number(exp.value.timeIntervalSince1970) }
+        if let rooms { object["rooms"] = .array(rooms.map { .string($0) }) }
+        return .object(object)
+    }
+
     /// The rooms the client joins: its `rooms` claim, and `user:<sub>`.
     var roomNames: [String] {
         (rooms ?? []) + (sub.map { ["user:\($0.value)"] } ?? [])

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import JWTKit
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import Prometheus
@@ -221,5 +222,56 @@ struct ConfigurationTests {
         let (status2, stderr2) = try herald(["serve", "--config", path])
         #expect(status2 != 0)
         #expect(stderr2.contains("\(path):2"))
+    }
+}
+
+extension GatewayTests {
+    @Test("client events go to the webhook, whose answer becomes the client's acknowledgement")
+    func webhook() async throws {
+        let received = NIOLockedValueBox<[String]>([])
+        let router = Router()
+        router.post("/hook") { request, _ -> Response in
+            var request = request
+            let body = try await request.collectBody(upTo: 1 << 16)
+            received.withLockedValue { $0.append(String(buffer: body)) }
+            let value = try SocketIOValue(json: body)
+            let answer: SocketIOValue = ["ok": true, "event": value["event"] ?? .null, "sub": value["claims"]?["sub"] ?? .null, "args": value["args"] ?? .null]
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: answer.jsonBytes))
+        }
+        let (hookPorts, hookContinuation) = AsyncStream.makeStream(of: Int.self)
+        var logger = Logger(label: "webhook")
+        logger.logLevel = .critical
+        let hook = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                hookContinuation.yield(channel.localAddress?.port ?? 0)
+                hookContinuation.finish()
+            },
+            logger: logger
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await hook.runService() }
+            defer { group.cancelAll() }
+            var iterator = hookPorts.makeAsyncIterator()
+            let hookPort = try #require(await iterator.next())
+            var configuration = HeraldConfiguration()
+            configuration.auth = .hs256(secret: "s3cret-s3cret-s3cret-s3cret-s3cret")
+            configuration.upstream = HeraldUpstreamConfiguration(events: ["item_removed"], webhookURL: "http://127.0.0.1:\(hookPort)/hook")
+            try await withGateway(configuration) { _, port in
+                let jwt = try await token(secret: "s3cret-s3cret-s3cret-s3cret-s3cret", sub: "carol")
+                let result = try await PythonProcess(
+                    script: "call.py", arguments: ["http://127.0.0.1:\(port)", "item_removed", #"{"id": 5}"#, "--token", jwt]
+                ).result()
+                let ack = try #require(result["ack"] as? [String: Any])
+                #expect(ack["ok"] as? Bool == true)
+                #expect(ack["event"] as? String == "item_removed")
+                #expect(ack["sub"] as? String == "carol")
+                #expect((ack["args"] as? [[String: Int]]) == [["id": 5]])
+            }
+        }
+        let bodies = received.withLockedValue { $0 }
+        #expect(bodies.count == 1)
+        #expect(bodies.first?.contains(#""namespace":"/""#) == true)
     }
 }
