@@ -465,8 +465,9 @@ extension EngineIOConnection {
         }
     }
 
-    /// Sends the same frames to many sessions: one task per event loop, every write of that loop
-    /// made in one go, then one flush per socket. The frames' bytes are shared, never copied.
+    /// Sends the same frames to many sessions: one task per event loop writes to each of its
+    /// sockets, which are flushed once at the end of the loop's tick (see `FlushCoalescer`). The
+    /// frames' bytes are shared, never copied.
     public static func broadcast(_ frames: [EngineIOFrame], to connections: some Sequence<EngineIOConnection>) {
         var groups: [ObjectIdentifier: (loop: any EventLoop, connections: [EngineIOConnection])] = [:]
         for connection in connections {
@@ -483,26 +484,19 @@ extension EngineIOConnection {
     }
 
     private static func deliver(_ frames: [EngineIOFrame], to connections: [EngineIOConnection]) {
-        var written: [WebSocketTransport] = []
-        written.reserveCapacity(connections.count)
-        for connection in connections {
-            if let socket = connection.writeWithoutFlush(frames) {
-                written.append(socket)
-            } else {
-                connection.send(frames)
-            }
+        for connection in connections where !connection.writeOnCurrentLoop(frames) {
+            connection.send(frames)
         }
-        for socket in written { socket.flushOnLoop() }
     }
 
-    /// Writes to the WebSocket without flushing when the session uses one on the current loop.
-    private func writeWithoutFlush(_ frames: [EngineIOFrame]) -> WebSocketTransport? {
+    /// Writes to the WebSocket when the session uses one on the current loop; `false` otherwise.
+    private func writeOnCurrentLoop(_ frames: [EngineIOFrame]) -> Bool {
         state.withLockedValue { state in
             guard state.readyState == .open, case .webSocket(let socket) = state.transport,
                 socket.channel.eventLoop.inEventLoop
-            else { return nil }
-            socket.writeOnLoop(frames, flush: false)
-            return socket
+            else { return false }
+            socket.writeOnLoop(frames)
+            return true
         }
     }
 }

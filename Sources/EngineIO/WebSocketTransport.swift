@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
 
@@ -23,14 +24,9 @@ final class WebSocketTransport: Sendable {
         }
     }
 
-    /// Writes on the channel's event loop; without `flush` the caller must call ``flushOnLoop()``.
-    func writeOnLoop(_ frames: some Collection<EngineIOFrame>, flush: Bool) {
-        handler.value.write(frames, flush: flush)
-    }
-
-    /// Flushes what ``writeOnLoop(_:flush:)`` wrote. Must run on the channel's event loop.
-    func flushOnLoop() {
-        handler.value.flushNow()
+    /// Writes on the channel's event loop (the caller is on it).
+    func writeOnLoop(_ frames: some Collection<EngineIOFrame>) {
+        handler.value.write(frames)
     }
 
     /// Sends a close frame and closes the connection.
@@ -55,7 +51,8 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
     var connection: EngineIOConnection?
     var transport: WebSocketTransport?
     private var context: ChannelHandlerContext?
-    private var flushScheduled = false
+    private var coalescer: FlushCoalescer?
+    private var needsFlush = false
     private var closing = false
     private let highWaterMark: Int
     private let maxQueuedBytes: Int
@@ -67,6 +64,7 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.coalescer = FlushCoalescer.forCurrentLoop(context.eventLoop)
         let low = max(highWaterMark / 2, 1)
         context.channel.setOption(ChannelOptions.writeBufferWaterMark, value: .init(low: low, high: max(highWaterMark, low + 1)))
             .whenFailure { _ in }
@@ -78,7 +76,9 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
 
     // MARK: Writing
 
-    func write(_ frames: some Collection<EngineIOFrame>, flush: Bool = true) {
+    /// Writes frames; the socket is flushed once at the end of the event-loop tick, together with
+    /// every other socket of the loop written to in the meantime.
+    func write(_ frames: some Collection<EngineIOFrame>) {
         guard let context, !closing else { return }
         let writable = context.channel.isWritable
         for frame in frames where writable || !frame.isVolatile {
@@ -91,20 +91,15 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
             let loop = context.eventLoop.assumeIsolated()
             loop.execute { self.failSlowClient() }
         }
-        if flush { scheduleFlush() }
+        if !needsFlush {
+            needsFlush = true
+            coalescer?.add(self)
+        }
     }
 
     func flushNow() {
+        needsFlush = false
         context?.flush()
-    }
-
-    private func scheduleFlush() {
-        guard !flushScheduled, let context else { return }
-        flushScheduled = true
-        context.eventLoop.assumeIsolated().execute {
-            self.flushScheduled = false
-            self.context?.flush()
-        }
     }
 
     private func failSlowClient() {
@@ -162,5 +157,45 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
         let tooLarge = (error as? NIOWebSocketError) == .invalidFrameLength
         closeConnection(code: tooLarge ? 1009 : 1002)
         if let connection, let transport { connection.socketClosed(transport, reason: .transportError) }
+    }
+}
+
+/// Flushes, once each, the sockets of one event loop that were written to during the current
+/// tick, after every task already queued on the loop has run: the frames of several broadcasts
+/// queued together leave a socket in one write.
+final class FlushCoalescer {
+    private let loop: any EventLoop
+    private var pending: [EngineIOWebSocketHandler] = []
+    private var spare: [EngineIOWebSocketHandler] = []
+    private var scheduled = false
+
+    private init(loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    private static let coalescers = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<FlushCoalescer>]>([:])
+
+    /// The coalescer of `loop`, which must be the current event loop.
+    static func forCurrentLoop(_ loop: any EventLoop) -> FlushCoalescer {
+        coalescers.withLockedValue { coalescers in
+            if let existing = coalescers[ObjectIdentifier(loop)] { return existing.value }
+            let coalescer = FlushCoalescer(loop: loop)
+            coalescers[ObjectIdentifier(loop)] = NIOLoopBound(coalescer, eventLoop: loop)
+            return coalescer
+        }
+    }
+
+    func add(_ handler: EngineIOWebSocketHandler) {
+        pending.append(handler)
+        guard !scheduled else { return }
+        scheduled = true
+        loop.assumeIsolated().execute { self.flush() }
+    }
+
+    private func flush() {
+        scheduled = false
+        swap(&pending, &spare)
+        for handler in spare { handler.flushNow() }
+        spare.removeAll(keepingCapacity: true)
     }
 }

@@ -1,21 +1,30 @@
-"""Fixtures for the browser tests: a running `herald serve` and a headless Chromium driven over
-the DevTools protocol (CDP) with websocket-client.
+"""The live page at `/`, in a real browser: it shows herald's figures and keeps them current.
+
+Three python-socketio clients connect, events are published through the HTTP API, and the
+figures are read off the page's DOM in headless Chromium, which must show the right numbers and
+then update them in place as clients leave and more events arrive.
 
 Chromium comes from Debian (`apt-get install chromium fonts-dejavu-core`); set HERALD_CHROMIUM
-to use another binary. Every process started here is stopped at teardown, even on failure.
+to use another binary. The page is driven over the DevTools protocol (CDP) with websocket-client.
+Every process started here is stopped at teardown, even on failure. (No conftest.py here: the
+conformance tests import theirs as `conftest`, and a second one would shadow it in a joint run.)
 """
+
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import uuid
 
 import pytest
 import requests
+import socketio
 import websocket
 
 WAIT = 15.0  # seconds: the bound of every wait in these tests
@@ -25,6 +34,14 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def tail(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-4000:]
+    except OSError:
+        return ""
 
 
 def stop(process, group=False):
@@ -63,11 +80,7 @@ class Herald:
         self.log_path = log_path
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()[-4000:]
-        except OSError:
-            return ""
+        return tail(self.log_path)
 
     def emit(self, envelope):
         """POST /api/emit with compact JSON, so the feed's preview is predictable."""
@@ -168,13 +181,15 @@ class Page:
 
 
 @pytest.fixture
-def page():
+def page(tmp_path):
     """A blank page in a fresh headless Chromium, with the Page and Runtime domains enabled."""
     chromium = os.environ.get("HERALD_CHROMIUM", "chromium")
     if not shutil.which(chromium):
         pytest.fail(f"{chromium} not found: install Debian's chromium (apt-get install chromium "
                     "fonts-dejavu-core) or set HERALD_CHROMIUM")
     profile = tempfile.mkdtemp(prefix="herald-chromium-")
+    log_path = tmp_path / "chromium.log"
+    log = open(log_path, "wb")
     process = subprocess.Popen(
         [
             chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -182,9 +197,9 @@ def page():
             "--remote-debugging-port=0",  # Chromium picks a free port and writes it to DevToolsActivePort
             f"--user-data-dir={profile}", "about:blank",
         ],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
+    log.close()
     session = None
     try:
         active_port = os.path.join(profile, "DevToolsActivePort")
@@ -200,7 +215,8 @@ def page():
                 pass
             if port is None:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"Chromium did not open its DevTools port (exit status {process.poll()})")
+                    pytest.fail(f"Chromium did not open its DevTools port (exit status {process.poll()}):\n"
+                                f"{tail(log_path)}")
                 time.sleep(0.05)
         target = None
         while target is None:
@@ -222,3 +238,114 @@ def page():
             session.close()
         stop(process, group=True)
         shutil.rmtree(profile, ignore_errors=True)
+
+
+SCREENSHOT = os.environ.get("HERALD_SCREENSHOT", "/tmp/herald-live-page.png")
+
+# Everything the test reads off the page, in one evaluation.
+READ_PAGE = """(() => {
+  const text = id => { const e = document.getElementById(id); return e ? e.textContent : null; };
+  const rows = id => Array.from(document.querySelectorAll("#" + id + " > tr"),
+                                tr => Array.from(tr.cells, td => td.textContent));
+  return {
+    url: location.href,
+    marker: window.__heraldTestMarker === undefined ? null : window.__heraldTestMarker,
+    status: text("status"), clients: text("clients"), rate: text("rate"),
+    delivered: text("delivered"), received: text("received"), lag: text("lag"),
+    rooms: rows("rooms"), feed: rows("feed"),
+  };
+})()"""
+
+
+def wait_for_page(page, condition, what):
+    """Reads the page until `condition(state)` holds; fails with the last state after WAIT s."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        state = page.evaluate(READ_PAGE)
+        if state and condition(state):
+            return state
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the page never showed {what} within {WAIT} s; it shows:\n"
+                                 f"{json.dumps(state, indent=2, ensure_ascii=False)}")
+        time.sleep(0.1)
+
+
+def connect_clients(base, count):
+    clients = []
+    for _ in range(count):
+        client = socketio.Client(reconnection=False)
+        clients.append(client)
+        client.connect(base, transports=["websocket"], wait_timeout=WAIT)
+    return clients
+
+
+def test_the_live_page_shows_the_figures_and_updates_them_in_place(herald, page):
+    clients = []
+    try:
+        clients = connect_clients(herald.base, 3)
+        for n in range(5):
+            envelope = {"event": "item_added", "data": {"n": n}}
+            if n == 2:
+                envelope["to"] = "room-x"
+            herald.emit(envelope)
+
+        navigation = page.send("Page.navigate", url=herald.base + "/")
+        assert "errorText" not in navigation, navigation
+
+        state = wait_for_page(
+            page, lambda s: s["url"] == herald.base + "/" and s["status"] == "live" and s["delivered"] == "5",
+            "status 'live' with 5 delivered",
+        )
+        assert state["clients"] == "3"
+        assert state["delivered"] == "5"
+        assert state["received"] == "0"  # the clients sent nothing
+        assert state["lag"] == "–"  # no queue behind `herald serve` by default
+        assert state["rooms"] == []  # nobody joined a room (each socket's own room is not listed)
+
+        feed = state["feed"]
+        assert len(feed) == 5, feed
+        assert all(len(row) == 4 for row in feed), feed
+        for time_text, event, to, data in feed:
+            assert re.search(r"\d{1,2}:\d{2}:\d{2}", time_text), time_text
+            assert event == "item_added"
+        # Newest first; the data column previews the JSON argument array as published.
+        assert [row[3] for row in feed] == [f'[{{"n":{n}}}]' for n in (4, 3, 2, 1, 0)]
+        assert [row[2] for row in feed] == ["everyone", "everyone", "room-x", "everyone", "everyone"]
+
+        # A reload would lose this; updates must happen in place.
+        marker = uuid.uuid4().hex
+        page.evaluate(f"window.__heraldTestMarker = {json.dumps(marker)}")
+
+        clients[-1].disconnect()
+        for n in (5, 6):
+            herald.emit({"event": "item_added", "data": {"n": n}})
+
+        state = wait_for_page(
+            page,
+            lambda s: s["clients"] == "2" and s["delivered"] == "7" and s["rate"] != "–",
+            "2 clients, 7 delivered and a rate",
+        )
+        assert state["marker"] == marker, "the page was reloaded instead of updated in place"
+        assert state["url"] == herald.base + "/"
+        assert state["status"] == "live"
+        assert re.fullmatch(r"\d+\.\d", state["rate"]), state["rate"]
+        assert state["received"] == "0"
+        assert [row[3] for row in state["feed"]] == [f'[{{"n":{n}}}]' for n in (6, 5, 4, 3, 2, 1, 0)]
+        assert page.exceptions() == []
+
+        page.screenshot(SCREENSHOT)
+    except BaseException:
+        # For the post-mortem: what the browser showed, and what herald logged.
+        try:
+            page.screenshot(SCREENSHOT)
+            print(f"screenshot of the page: {SCREENSHOT}")
+        except Exception as error:
+            print(f"no screenshot: {error}")
+        print(f"herald's log:\n{herald.log()}")
+        raise
+    finally:
+        for client in clients:
+            try:
+                client.disconnect()
+            except Exception:
+                pass
