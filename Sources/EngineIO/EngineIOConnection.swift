@@ -23,6 +23,7 @@ public final class EngineIOConnection: Sendable {
     public let eventLoop: any EventLoop
 
     let configuration: EngineIOConfiguration
+    let statistics: EngineIOStatistics
     private let state: NIOLockedValueBox<State>
     private let onFinalClose: @Sendable (EngineIOConnection) -> Void
 
@@ -32,8 +33,10 @@ public final class EngineIOConnection: Sendable {
         transport: State.Transport,
         eventLoop: any EventLoop,
         configuration: EngineIOConfiguration,
+        statistics: EngineIOStatistics,
         onFinalClose: @escaping @Sendable (EngineIOConnection) -> Void
     ) {
+        self.statistics = statistics
         self.id = id
         self.handshake = handshake
         self.eventLoop = eventLoop
@@ -72,8 +75,12 @@ public final class EngineIOConnection: Sendable {
                 socket.write(frames)
                 return .done
             case .polling:
-                for frame in frames where !(frame.isVolatile && state.pendingPoll == nil) {
-                    state.pollBuffer.append(frame.packet)
+                for frame in frames {
+                    if frame.isVolatile && state.pendingPoll == nil {
+                        statistics.packetDropped()
+                    } else {
+                        state.pollBuffer.append(frame.packet)
+                    }
                 }
                 if state.pollBuffer.count > configuration.maxBufferedPollingPackets { return .tooSlow }
                 guard let promise = state.pendingPoll else { return .done }
@@ -84,7 +91,9 @@ public final class EngineIOConnection: Sendable {
         switch outcome {
         case .done: break
         case .completePoll(let promise, let response): promise.succeed(response)
-        case .tooSlow: close(reason: .slowClient)
+        case .tooSlow:
+            statistics.slowClientDisconnected()
+            close(reason: .slowClient)
         }
     }
 

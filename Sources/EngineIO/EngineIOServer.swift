@@ -10,6 +10,8 @@ import NIOWebSocket
 public final class EngineIOServer: Sendable {
     /// The server's settings.
     public let configuration: EngineIOConfiguration
+    /// What the server had to give up on: dropped volatile packets, slow clients.
+    public let statistics = EngineIOStatistics()
     private let sessions = NIOLockedValueBox<[String: EngineIOConnection]>([:])
     private let onConnection: @Sendable (EngineIOConnection) -> any EngineIOConnectionDelegate
 
@@ -107,6 +109,7 @@ public final class EngineIOServer: Sendable {
             transport: transport,
             eventLoop: eventLoop,
             configuration: configuration,
+            statistics: statistics,
             onFinalClose: { [weak self] connection in
                 _ = self?.sessions.withLockedValue { $0.removeValue(forKey: connection.id) }
             }
@@ -140,7 +143,7 @@ public final class EngineIOServer: Sendable {
         headers: [(name: String, value: String)]
     ) throws {
         let (_, query) = EngineIOQuery.parse(uri: uri)
-        let handler = EngineIOWebSocketHandler(configuration: configuration)
+        let handler = EngineIOWebSocketHandler(configuration: configuration, statistics: statistics)
         let pipeline = channel.pipeline.syncOperations
         try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: configuration.maxHTTPBufferSize + 16)))
         try pipeline.addHandler(

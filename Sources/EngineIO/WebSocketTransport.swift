@@ -56,8 +56,10 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
     private var closing = false
     private let highWaterMark: Int
     private let maxQueuedBytes: Int
+    private let statistics: EngineIOStatistics
 
-    init(configuration: EngineIOConfiguration) {
+    init(configuration: EngineIOConfiguration, statistics: EngineIOStatistics) {
+        self.statistics = statistics
         self.highWaterMark = configuration.webSocketHighWaterMark
         self.maxQueuedBytes = configuration.webSocketMaxQueuedBytes
     }
@@ -81,8 +83,12 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
     func write(_ frames: some Collection<EngineIOFrame>) {
         guard let context, !closing else { return }
         let writable = context.channel.isWritable
-        for frame in frames where writable || !frame.isVolatile {
-            context.write(wrapOutboundOut(frame.webSocketFrame), promise: nil)
+        for frame in frames {
+            if writable || !frame.isVolatile {
+                context.write(wrapOutboundOut(frame.webSocketFrame), promise: nil)
+            } else {
+                statistics.packetDropped()
+            }
         }
         if !writable, let queued = try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes),
            queued > maxQueuedBytes
@@ -104,6 +110,7 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
 
     private func failSlowClient() {
         guard !closing, let transport else { return }
+        statistics.slowClientDisconnected()
         closeConnection(code: 1008)
         connection?.socketClosed(transport, reason: .slowClient)
     }

@@ -85,6 +85,8 @@ private struct GatewayGauges: Sendable {
     let eventsDelivered: Gauge
     let eventsReceived: Gauge
     let connectionsTotal: Gauge
+    let droppedPackets: Gauge
+    let slowClients: Gauge
     let perNamespace: [(String, Gauge)]
 
     init(registry: PrometheusCollectorRegistry, namespaces: [String]) {
@@ -92,6 +94,8 @@ private struct GatewayGauges: Sendable {
         connectionsTotal = registry.makeGauge(name: "herald_connections_total", help: "Socket.IO connections since start")
         eventsDelivered = registry.makeGauge(name: "herald_events_out_total", help: "Messages handed to the broadcast path")
         eventsReceived = registry.makeGauge(name: "herald_events_in_total", help: "Events received from clients")
+        droppedPackets = registry.makeGauge(name: "herald_dropped_packets_total", help: "Volatile packets dropped for clients that were not ready")
+        slowClients = registry.makeGauge(name: "herald_slow_client_disconnects_total", help: "Clients disconnected because they could not keep up")
         perNamespace = namespaces.map { name in
             (name, registry.makeGauge(name: "herald_namespace_clients", labels: [("namespace", name)], help: "Clients connected per namespace"))
         }
@@ -102,6 +106,8 @@ private struct GatewayGauges: Sendable {
         connectionsTotal.set(Double(gateway.stats.totalConnections))
         eventsDelivered.set(Double(gateway.stats.eventsDelivered))
         eventsReceived.set(Double(gateway.stats.eventsReceived))
+        droppedPackets.set(Double(gateway.io.engine.statistics.droppedPackets))
+        slowClients.set(Double(gateway.io.engine.statistics.slowClientDisconnects))
         for (name, gauge) in perNamespace { gauge.set(Double(gateway.io.of(name).localSockets.count)) }
     }
 }
