@@ -153,6 +153,9 @@ struct ServePlan {
                 "publish-key": "\(self.gateway.apiKey == nil ? "none" : "set")",
             ]
         )
+        if !self.gateway.auth.isEnabled {
+            logger.warning("client authentication is off: any client may connect (set jwt-secret, jwt-public-keys or jwks to require tokens)")
+        }
         try await group.run()
         logger.info("herald stopped")
     }

@@ -26,22 +26,7 @@ func withGateway(
     let router = Router()
     gateway.addPublishRoutes(to: router, publisher: DirectPublisher(gateway: gateway))
     gateway.addOperationsRoutes(to: router, registry: PrometheusCollectorRegistry())
-    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-    let app = Application(
-        router: router,
-        server: .socketIO(gateway.io),
-        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-        onServerRunning: { channel in
-            continuation.yield(channel.localAddress?.port ?? 0)
-            continuation.finish()
-        },
-        logger: logger
-    )
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await app.runService() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else { throw LiveServerError.noPort }
-        defer { group.cancelAll() }
+    try await withApplication(router: router, server: .socketIO(gateway.io)) { port in
         try await body(gateway, port)
     }
 }
@@ -238,23 +223,7 @@ extension GatewayTests {
             let answer: SocketIOValue = ["ok": true, "event": value["event"] ?? .null, "sub": value["claims"]?["sub"] ?? .null, "args": value["args"] ?? .null]
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: answer.jsonBytes))
         }
-        let (hookPorts, hookContinuation) = AsyncStream.makeStream(of: Int.self)
-        var logger = Logger(label: "webhook")
-        logger.logLevel = .critical
-        let hook = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                hookContinuation.yield(channel.localAddress?.port ?? 0)
-                hookContinuation.finish()
-            },
-            logger: logger
-        )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await hook.runService() }
-            defer { group.cancelAll() }
-            var iterator = hookPorts.makeAsyncIterator()
-            let hookPort = try #require(await iterator.next())
+        try await withApplication(router: router) { hookPort in
             var configuration = HeraldConfiguration()
             configuration.auth = .hs256(secret: "s3cret-s3cret-s3cret-s3cret-s3cret")
             configuration.upstream = HeraldUpstreamConfiguration(events: ["item_removed"], webhookURL: "http://127.0.0.1:\(hookPort)/hook")

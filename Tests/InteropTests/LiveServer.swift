@@ -1,9 +1,38 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import SocketIO
 import SocketIOHummingbird
+
+/// Runs a Hummingbird application on a free loopback port for the duration of `body`.
+func withApplication(
+    router: Router<BasicRequestContext>,
+    server: HTTPServerBuilder = .http1(),
+    _ body: @Sendable (_ port: Int) async throws -> Void
+) async throws {
+    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+    var logger = Logger(label: "interop")
+    logger.logLevel = .critical
+    let app = Application(
+        router: router,
+        server: server,
+        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in
+            continuation.yield(channel.localAddress?.port ?? 0)
+            continuation.finish()
+        },
+        logger: logger
+    )
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await app.runService() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else { throw LiveServerError.noPort }
+        defer { group.cancelAll() }
+        try await body(port)
+    }
+}
 
 /// Runs a Socket.IO server on a free loopback port for the duration of `body`.
 func withLiveServer(
@@ -15,26 +44,7 @@ func withLiveServer(
     configuration.engine.pingTimeout = .seconds(2)
     let io = SocketIOServer(configuration: configuration)
     configure(io)
-    let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-    var logger = Logger(label: "interop")
-    logger.logLevel = .critical
-    let app = Application(
-        router: Router(),
-        server: .socketIO(io),
-        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-        onServerRunning: { channel in
-            portContinuation.yield(channel.localAddress?.port ?? 0)
-            portContinuation.finish()
-        },
-        logger: logger
-    )
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await app.runService() }
-        var ports = portStream.makeAsyncIterator()
-        guard let port = await ports.next(), port > 0 else { throw LiveServerError.noPort }
-        defer { group.cancelAll() }
-        try await body(port)
-    }
+    try await withApplication(router: Router(), server: .socketIO(io), body)
 }
 
 enum LiveServerError: Error { case noPort }
