@@ -1,0 +1,79 @@
+import Logging
+
+/// What happens to a message: duplicate check, the handler, and acting on its answer.
+extension ConsumerRuntime {
+    /// Handles one message and acts on the handler's answer; returns whether the message is done
+    /// (handed off, a deleted duplicate, or deleted after a reject) rather than left in the queue.
+    func process(_ message: QueueMessage) async -> Bool {
+        defer { finishTracking(message) }
+        let key = configuration.deduplicationKey.key(of: message)
+        switch duplicates.begin(key) {
+        case .duplicate:
+            metrics.duplicates.increment()
+            logger.debug("Deleting a duplicate without handling it", metadata: ["message_id": "\(message.id)"])
+            batcher.enqueue(message.receipt)
+            return true
+        case .inProgress:
+            await changeVisibility(message, to: .seconds(max(1, configuration.retryBackoff.base.seconds)), why: "duplicate in progress")
+            return false
+        case .new:
+            break
+        }
+
+        let result = await handler(message)
+        // No heartbeat from now on, so none can undo the visibility set below.
+        tracker.remove(message.receipt)
+        duplicates.finish(key, handedOff: result == .handedOff)
+        switch result {
+        case .handedOff:
+            metrics.recordHandOff(sent: message.sentTimestamp)
+            batcher.enqueue(message.receipt)
+            return true
+        case .retryLater:
+            metrics.retried.increment()
+            let delay = configuration.retryBackoff.delay(attempt: message.receiveCount)
+            logger.debug(
+                "Handler asked to retry a message later",
+                metadata: ["message_id": "\(message.id)", "receive_count": "\(message.receiveCount)", "retry_in": "\(delay)"]
+            )
+            await changeVisibility(message, to: delay, why: "retry later")
+            return false
+        case .reject(let reason):
+            metrics.rejected.increment()
+            if let policy = description.deadLetterPolicy {
+                metrics.deadLettered.increment()
+                logger.warning(
+                    "Rejected a message; leaving it for the dead-letter queue",
+                    metadata: [
+                        "message_id": "\(message.id)", "reason": "\(reason)",
+                        "receive_count": "\(message.receiveCount)", "dead_letter": "\(policy)",
+                    ]
+                )
+                await changeVisibility(message, to: .zero, why: "reject to dead-letter queue")
+                return false
+            }
+            metrics.discarded.increment()
+            logger.error(
+                "Rejected a message and the queue has no dead-letter queue; deleting it",
+                metadata: [
+                    "message_id": "\(message.id)", "reason": "\(reason)",
+                    "receive_count": "\(message.receiveCount)",
+                ]
+            )
+            batcher.enqueue(message.receipt)
+            return true
+        }
+    }
+
+    func changeVisibility(_ message: QueueMessage, to timeout: Duration, why: String) async {
+        do {
+            try await source.changeVisibility(of: message.receipt, to: timeout)
+        } catch {
+            metrics.visibilityErrors.increment()
+            logger.warning(
+                "Could not change a message's visibility; it comes back after the visibility timeout",
+                metadata: ["message_id": "\(message.id)", "purpose": "\(why)", "error": "\(error)"]
+            )
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import Logging
+import Synchronization
+
+/// Collects the receipts of finished messages and deletes them in batches: when a batch is full,
+/// or when the oldest pending receipt has waited ``QueueConsumerConfiguration/deleteMaxWait``.
+///
+/// ``run()`` must run on a task that is not cancelled, so that ``close()`` can flush what is
+/// pending even while the consumer is being cancelled.
+final class DeleteBatcher: Sendable {
+    private struct State {
+        var pending: [QueueReceipt] = []
+        var oldest: ContinuousClock.Instant?
+        var closed = false
+    }
+
+    private let source: any MessageSource
+    private let batchSize: Int
+    private let maxWait: Duration
+    private let concurrency: Int
+    private let attempts: Int
+    private let metrics: QueueMetrics
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let batches: AsyncStream<[QueueReceipt]>
+    private let batchContinuation: AsyncStream<[QueueReceipt]>.Continuation
+
+    init(source: any MessageSource, configuration: QueueConsumerConfiguration, metrics: QueueMetrics, logger: Logger) {
+        self.source = source
+        self.batchSize = max(1, min(configuration.deleteBatchSize, source.maxAcknowledgeBatchSize))
+        self.maxWait = configuration.deleteMaxWait
+        self.concurrency = max(1, configuration.deleteConcurrency)
+        self.attempts = max(1, configuration.deleteAttempts)
+        self.metrics = metrics
+        self.logger = logger
+        (batches, batchContinuation) = AsyncStream.makeStream(of: [QueueReceipt].self)
+    }
+
+    /// Queues a receipt for deletion. After ``close()`` it cannot be deleted any more: that is
+    /// logged and counted, and the queue delivers the message again.
+    func enqueue(_ receipt: QueueReceipt) {
+        let batch = state.withLock { state -> [QueueReceipt]? in
+            if state.closed { return [] }
+            if state.pending.isEmpty { state.oldest = .now }
+            state.pending.append(receipt)
+            guard state.pending.count >= batchSize else { return nil }
+            let batch = Array(state.pending.prefix(batchSize))
+            state.pending.removeFirst(batch.count)
+            state.oldest = state.pending.isEmpty ? nil : .now
+            return batch
+        }
+        guard let batch else { return }
+        guard !batch.isEmpty else {
+            report([AcknowledgeFailure(receipt: receipt, code: "ConsumerStopped", message: "finished after shutdown", isRetryable: false)])
+            return
+        }
+        batchContinuation.yield(batch)
+    }
+
+    /// Sends what is pending and ends ``run()`` once every batch is sent.
+    func close() {
+        let rest = state.withLock { state -> [QueueReceipt] in
+            state.closed = true
+            defer { state.pending = [] }
+            return state.pending
+        }
+        var index = 0
+        while index < rest.count {
+            batchContinuation.yield(Array(rest[index..<min(index + batchSize, rest.count)]))
+            index += batchSize
+        }
+        batchContinuation.finish()
+    }
+
+    /// Sends batches until ``close()`` was called and all are sent.
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.tick() }
+            await withTaskGroup(of: Void.self) { senders in
+                for _ in 0..<concurrency {
+                    senders.addTask {
+                        for await batch in self.batches { await self.send(batch) }
+                    }
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Cuts a batch from pending receipts that have waited long enough.
+    private func tick() async {
+        let period = maxWait / 4
+        while !Task.isCancelled {
+            try? await Task.sleep(for: period)
+            let batch = state.withLock { state -> [QueueReceipt]? in
+                guard !state.closed, let oldest = state.oldest, ContinuousClock.now - oldest >= maxWait - period else {
+                    return nil
+                }
+                let batch = Array(state.pending.prefix(batchSize))
+                state.pending.removeFirst(batch.count)
+                state.oldest = state.pending.isEmpty ? nil : .now
+                return batch
+            }
+            if let batch, !batch.isEmpty { batchContinuation.yield(batch) }
+        }
+    }
+
+    /// Deletes one batch, retrying the request and the retryable entries.
+    private func send(_ batch: [QueueReceipt]) async {
+        var remaining = batch
+        var attempt = 0
+        var lastFailures: [AcknowledgeFailure] = []
+        while !remaining.isEmpty, attempt < attempts {
+            attempt += 1
+            do {
+                let failures = try await source.acknowledge(remaining)
+                metrics.deleted.increment(by: Int64(remaining.count - failures.count))
+                let permanent = failures.filter { !$0.isRetryable }
+                report(permanent)
+                let retryable = failures.filter(\.isRetryable)
+                remaining = retryable.map(\.receipt)
+                lastFailures = retryable
+            } catch {
+                logger.warning(
+                    "Deleting messages failed; retrying",
+                    metadata: ["count": "\(remaining.count)", "attempt": "\(attempt)", "error": "\(error)"]
+                )
+                lastFailures = remaining.map {
+                    AcknowledgeFailure(receipt: $0, code: "RequestFailed", message: "\(error)", isRetryable: true)
+                }
+            }
+            if !remaining.isEmpty, attempt < attempts {
+                // Not cancellable on purpose: the flush at shutdown must complete.
+                await sleepIgnoringCancellation(.milliseconds(200 << min(attempt, 4)))
+            }
+        }
+        if !remaining.isEmpty { report(lastFailures) }
+    }
+
+    private func report(_ failures: [AcknowledgeFailure]) {
+        guard !failures.isEmpty else { return }
+        metrics.deleteFailures.increment(by: Int64(failures.count))
+        for failure in failures {
+            logger.error(
+                "Could not delete a handed-off message; the queue will deliver it again",
+                metadata: ["message_id": "\(failure.receipt.messageID)", "error": "\(failure)"]
+            )
+        }
+    }
+}
+
+/// Sleeps for `duration` even when the task is cancelled.
+func sleepIgnoringCancellation(_ duration: Duration) async {
+    await Task.detached { try? await Task.sleep(for: duration) }.value
+}

@@ -1,0 +1,59 @@
+/// A ``MessageSource`` over an ``EmbeddedQueue``.
+///
+/// A receive looks for visible messages every ``EmbeddedQueue/Configuration/pollInterval`` until
+/// the wait time is over. The dead-letter policy is the queue's
+/// ``EmbeddedQueue/Configuration/maxReceiveCount``; the queue is never FIFO.
+public struct EmbeddedMessageSource: MessageSource {
+    /// The queue.
+    public let queue: EmbeddedQueue
+
+    /// Creates a source.
+    public init(queue: EmbeddedQueue) {
+        self.queue = queue
+    }
+
+    /// The file name of the queue.
+    public var name: String {
+        queue.path.split(separator: "/").last.map(String.init) ?? queue.path
+    }
+
+    /// Deletes go in batches of up to 100.
+    public var maxAcknowledgeBatchSize: Int { 100 }
+
+    /// The queue's dead-letter table and visibility timeout.
+    public func describe() async throws -> QueueDescription {
+        QueueDescription(
+            deadLetterPolicy: queue.configuration.maxReceiveCount.map {
+                DeadLetterPolicy(target: "\(name) dead_letters", maxReceiveCount: $0)
+            },
+            visibilityTimeout: queue.configuration.visibilityTimeout,
+            isFIFO: false
+        )
+    }
+
+    /// Receives what is visible, looking again every poll interval until `waitTime` is over.
+    public func receive(maxMessages: Int, waitTime: Duration) async throws -> [QueueMessage] {
+        let deadline = ContinuousClock.now + waitTime
+        while true {
+            let messages = try await queue.receive(maxMessages: maxMessages)
+            let now = ContinuousClock.now
+            if !messages.isEmpty || now >= deadline { return messages }
+            try await Task.sleep(for: min(queue.configuration.pollInterval, deadline - now))
+        }
+    }
+
+    /// Deletes by receipt; a receipt that matches nothing is reported as not retryable.
+    public func acknowledge(_ receipts: [QueueReceipt]) async throws -> [AcknowledgeFailure] {
+        try await queue.delete(receipts).map {
+            AcknowledgeFailure(
+                receipt: $0, code: "ReceiptNotFound",
+                message: EmbeddedQueueError.receiptNotFound(messageID: $0.messageID).description, isRetryable: false
+            )
+        }
+    }
+
+    /// Changes the visibility in the queue.
+    public func changeVisibility(of receipt: QueueReceipt, to timeout: Duration) async throws {
+        try await queue.changeVisibility(of: receipt, to: timeout)
+    }
+}
