@@ -110,6 +110,7 @@ let package = Package(
         .target(
             name: "Herald",
             dependencies: [
+                "HeraldQueue",
                 "SQS",
                 "SocketIO",
                 "SocketIOHummingbird",
@@ -127,6 +128,8 @@ let package = Package(
             name: "herald",
             dependencies: [
                 "Herald",
+                "HeraldQueue",
+                "SQS",
                 "SocketIO",
                 "SocketIOHummingbird",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -145,7 +145,7 @@ public final class EmbeddedQueue: Sendable {
 
     /// Closes the database. The queue cannot be used afterwards.
     public func close() async throws {
-        try await lock.withLock { try await connection.close() }
+        try await serialized { try await self.connection.close() }
     }
 
     // MARK: Enqueue
@@ -175,7 +175,7 @@ public final class EmbeddedQueue: Sendable {
                 message.groupID.map { .text($0) } ?? .null, .integer(now), .integer(now),
             ])
         }
-        try await transaction {
+        try await transaction { [self] in
             // At most 100 rows per statement keeps under SQLite's limit on bound parameters.
             var start = 0
             while start < rows.count {
@@ -199,7 +199,7 @@ public final class EmbeddedQueue: Sendable {
     public func receive(maxMessages: Int, visibilityTimeout: Duration? = nil) async throws -> [QueueMessage] {
         let now = Self.milliseconds(Date())
         let hidden = now + Self.milliseconds(visibilityTimeout ?? configuration.visibilityTimeout)
-        let rows = try await transaction { () -> [SQLiteRow] in
+        let rows = try await transaction { [self] () -> [SQLiteRow] in
             if let limit = configuration.maxReceiveCount {
                 try await moveToDeadLetters(now: now, limit: limit)
             }
@@ -278,7 +278,7 @@ public final class EmbeddedQueue: Sendable {
             let chunk = receipts[start..<min(start + 100, receipts.count)]
             start += 100
             let values = Array(repeating: "(?, ?)", count: chunk.count).joined(separator: ", ")
-            let rows = try await lock.withLock {
+            let rows = try await serialized { [self] in
                 try await connection.query(
                     "DELETE FROM messages WHERE (id, receipt) IN (VALUES \(values)) RETURNING id, receipt",
                     chunk.flatMap { [SQLiteData.text($0.messageID), .text($0.handle)] }
@@ -296,7 +296,7 @@ public final class EmbeddedQueue: Sendable {
     /// Throws ``EmbeddedQueueError/receiptNotFound`` when the receipt matches no message.
     public func changeVisibility(of receipt: QueueReceipt, to timeout: Duration) async throws {
         let visibleAt = Self.milliseconds(Date()) + Self.milliseconds(timeout)
-        let rows = try await lock.withLock {
+        let rows = try await serialized { [self] in
             try await connection.query(
                 "UPDATE messages SET visible_at = ? WHERE id = ? AND receipt = ? RETURNING id",
                 [.integer(visibleAt), .text(receipt.messageID), .text(receipt.handle)]
@@ -310,7 +310,7 @@ public final class EmbeddedQueue: Sendable {
     /// How many messages are visible, hidden and dead-lettered.
     public func counts() async throws -> Counts {
         let now = Self.milliseconds(Date())
-        let rows = try await lock.withLock {
+        let rows = try await serialized { [self] in
             try await connection.query(
                 """
                 SELECT (SELECT count(*) FROM messages WHERE visible_at <= ?) AS visible,
@@ -330,7 +330,7 @@ public final class EmbeddedQueue: Sendable {
 
     /// The IDs of the dead-lettered messages, oldest first.
     public func deadLetterIDs() async throws -> [String] {
-        try await lock.withLock {
+        try await serialized { [self] in
             try await connection.query("SELECT id FROM dead_letters ORDER BY seq").compactMap { $0.column("id")?.string }
         }
     }
@@ -338,18 +338,25 @@ public final class EmbeddedQueue: Sendable {
     // MARK: Helpers
 
     /// Runs `body` in an immediate transaction, rolling back when it throws.
-    private func transaction<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        try await lock.withLock {
-            _ = try await connection.query("BEGIN IMMEDIATE")
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await serialized {
+            _ = try await self.connection.query("BEGIN IMMEDIATE")
             do {
                 let result = try await body()
-                _ = try await connection.query("COMMIT")
+                _ = try await self.connection.query("COMMIT")
                 return result
             } catch {
-                _ = try? await connection.query("ROLLBACK")
+                _ = try? await self.connection.query("ROLLBACK")
                 throw error
             }
         }
+    }
+
+    /// Runs `body` alone on the connection, on a task of its own. SQLite work must never be cut
+    /// short by the caller's cancellation: NIO's thread pool skips the work of a cancelled task,
+    /// which would leave a transaction open and silently swallow every later write.
+    private func serialized<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await Task { try await self.lock.withLock(body) }.value
     }
 
     private static func milliseconds(_ date: Date) -> Int {

@@ -24,7 +24,21 @@ struct HeraldSettings {
     static let logLevel = Key(name: "log-level", help: "Log level: trace, debug, info (default), notice, warning, error, critical.")
     static let shutdownDeadline = Key(name: "shutdown-deadline", help: "Seconds a graceful shutdown may take (default 30).")
 
-    static let all: [Key] = [host, port, apiKey, namespaces, defaultEvent, jwtSecret, jwtPublicKeys, jwks, auth, logFormat, logLevel, shutdownDeadline]
+    static let queue = Key(name: "queue", help: "Message source: 'embedded' (default: a durable SQLite queue), 'sqs', or 'none'.")
+    static let queuePath = Key(name: "queue-path", help: "The embedded queue's SQLite file (default herald-queue.sqlite).")
+    static let sqsQueueURL = Key(name: "sqs-queue-url", help: "The SQS queue to consume (with queue = sqs).")
+    static let sqsRegion = Key(name: "sqs-region", help: "AWS region (default AWS_REGION, else us-east-1).")
+    static let sqsEndpoint = Key(name: "sqs-endpoint", help: "SQS endpoint override (moto, LocalStack, ElasticMQ).")
+    static let pollers = Key(name: "pollers", help: "Concurrent long-polls of the queue (default 2).")
+    static let maxInFlight = Key(name: "max-in-flight", help: "Messages handled at once (default 100).")
+    static let upstreamEvents = Key(name: "upstream-events", help: "Client events forwarded upstream, comma-separated ('*' for all).")
+    static let webhookURL = Key(name: "webhook-url", help: "Webhook receiving forwarded client events; its JSON answer is the client's ack.")
+    static let upstreamQueueURL = Key(name: "upstream-queue-url", help: "SQS queue receiving forwarded client events.")
+
+    static let all: [Key] = [
+        host, port, apiKey, namespaces, defaultEvent, jwtSecret, jwtPublicKeys, jwks, auth, logFormat, logLevel, shutdownDeadline,
+        queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, pollers, maxInFlight, upstreamEvents, webhookURL, upstreamQueueURL,
+    ]
 
     /// A setting that could not be used; the message names its key.
     struct Problem: Error, CustomStringConvertible {

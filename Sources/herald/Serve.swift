@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Herald
+import HeraldQueue
+import SQS
 import Hummingbird
 import Logging
 import Metrics
@@ -34,6 +36,16 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-format"), help: ArgumentHelp(HeraldSettings.logFormat.help)) var logFormat: String?
     @Option(name: .customLong("log-level"), help: ArgumentHelp(HeraldSettings.logLevel.help)) var logLevel: String?
     @Option(name: .customLong("shutdown-deadline"), help: ArgumentHelp(HeraldSettings.shutdownDeadline.help)) var shutdownDeadline: String?
+    @Option(help: ArgumentHelp(HeraldSettings.queue.help)) var queue: String?
+    @Option(name: .customLong("queue-path"), help: ArgumentHelp(HeraldSettings.queuePath.help)) var queuePath: String?
+    @Option(name: .customLong("sqs-queue-url"), help: ArgumentHelp(HeraldSettings.sqsQueueURL.help)) var sqsQueueURL: String?
+    @Option(name: .customLong("sqs-region"), help: ArgumentHelp(HeraldSettings.sqsRegion.help)) var sqsRegion: String?
+    @Option(name: .customLong("sqs-endpoint"), help: ArgumentHelp(HeraldSettings.sqsEndpoint.help)) var sqsEndpoint: String?
+    @Option(help: ArgumentHelp(HeraldSettings.pollers.help)) var pollers: String?
+    @Option(name: .customLong("max-in-flight"), help: ArgumentHelp(HeraldSettings.maxInFlight.help)) var maxInFlight: String?
+    @Option(name: .customLong("upstream-events"), help: ArgumentHelp(HeraldSettings.upstreamEvents.help)) var upstreamEvents: String?
+    @Option(name: .customLong("webhook-url"), help: ArgumentHelp(HeraldSettings.webhookURL.help)) var webhookURL: String?
+    @Option(name: .customLong("upstream-queue-url"), help: ArgumentHelp(HeraldSettings.upstreamQueueURL.help)) var upstreamQueueURL: String?
 
     private var flags: [String: String] {
         var flags: [String: String] = [:]
@@ -42,7 +54,10 @@ struct Serve: AsyncParsableCommand {
             (HeraldSettings.namespaces, namespaces), (HeraldSettings.defaultEvent, defaultEvent),
             (HeraldSettings.jwtSecret, jwtSecret), (HeraldSettings.jwtPublicKeys, jwtPublicKeys), (HeraldSettings.jwks, jwks),
             (HeraldSettings.auth, auth), (HeraldSettings.logFormat, logFormat), (HeraldSettings.logLevel, logLevel),
-            (HeraldSettings.shutdownDeadline, shutdownDeadline),
+            (HeraldSettings.shutdownDeadline, shutdownDeadline), (HeraldSettings.queue, queue), (HeraldSettings.queuePath, queuePath),
+            (HeraldSettings.sqsQueueURL, sqsQueueURL), (HeraldSettings.sqsRegion, sqsRegion), (HeraldSettings.sqsEndpoint, sqsEndpoint),
+            (HeraldSettings.pollers, pollers), (HeraldSettings.maxInFlight, maxInFlight), (HeraldSettings.upstreamEvents, upstreamEvents),
+            (HeraldSettings.webhookURL, webhookURL), (HeraldSettings.upstreamQueueURL, upstreamQueueURL),
         ]
         for (key, value) in given { if let value { flags[key.name] = value } }
         return flags
@@ -64,9 +79,18 @@ struct Serve: AsyncParsableCommand {
 
 /// A validated `serve` configuration, ready to run.
 struct ServePlan {
+    /// Where messages come from.
+    enum Source {
+        case none
+        case embedded(path: String)
+        case sqs(client: SQSClient, queueURL: String)
+    }
+
     let host: String
     let port: Int
     let gateway: HeraldConfiguration
+    let source: Source
+    let consumer: QueueConsumerConfiguration
     let logFormat: String
     let logLevel: Logger.Level
     let shutdownDeadline: Duration
@@ -100,6 +124,42 @@ struct ServePlan {
                 gateway.auth = .jwks(file: path)
             }
         }
+        let region = settings.string(HeraldSettings.sqsRegion) ?? ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1"
+        var endpoint: URL?
+        if let text = settings.string(HeraldSettings.sqsEndpoint) {
+            guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https" else {
+                throw HeraldSettings.Problem(description: "sqs-endpoint (from \(settings.source(HeraldSettings.sqsEndpoint))): '\(text)' is not an http(s) URL")
+            }
+            endpoint = url
+        }
+        let sqs = SQSClient(configuration: SQSConfiguration(region: region, endpoint: endpoint))
+        switch try settings.choice(HeraldSettings.queue, ["embedded", "sqs", "none"], default: "embedded") {
+        case "sqs":
+            guard let url = settings.string(HeraldSettings.sqsQueueURL) else {
+                throw HeraldSettings.Problem(description: "sqs-queue-url: required with queue = sqs")
+            }
+            source = .sqs(client: sqs, queueURL: url)
+        case "embedded":
+            source = .embedded(path: settings.string(HeraldSettings.queuePath) ?? "herald-queue.sqlite")
+        default:
+            source = .none
+        }
+        var consumer = QueueConsumerConfiguration()
+        consumer.pollers = try settings.int(HeraldSettings.pollers, default: 2, range: 1...64)
+        consumer.maxInFlight = try settings.int(HeraldSettings.maxInFlight, default: 100, range: 1...100_000)
+        consumer.deduplicationKey = .attribute(HeraldMessage.idAttribute)
+        self.consumer = consumer
+
+        if let events = settings.list(HeraldSettings.upstreamEvents), !events.isEmpty {
+            let webhook = settings.string(HeraldSettings.webhookURL)
+            let queueURL = settings.string(HeraldSettings.upstreamQueueURL)
+            guard webhook != nil || queueURL != nil else {
+                throw HeraldSettings.Problem(description: "upstream-events: set webhook-url or upstream-queue-url to say where the events go")
+            }
+            gateway.upstream = HeraldUpstreamConfiguration(events: Set(events), webhookURL: webhook, queue: queueURL.map { (sqs, $0) })
+        } else if settings.string(HeraldSettings.webhookURL) != nil || settings.string(HeraldSettings.upstreamQueueURL) != nil {
+            throw HeraldSettings.Problem(description: "upstream-events: name the client events to forward ('*' for all)")
+        }
         self.gateway = gateway
         logFormat = try settings.choice(HeraldSettings.logFormat, ["text", "json"], default: "text")
         let level = try settings.choice(HeraldSettings.logLevel, Logger.Level.allCases.map(\.rawValue), default: "info")
@@ -127,9 +187,41 @@ struct ServePlan {
         socketIO.logger = logger
         let gateway = try await HeraldGateway(configuration: self.gateway, socketIO: socketIO, logger: logger)
 
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var publisher: any HeraldPublisher = DirectPublisher(gateway: gateway)
+        var readiness: [String: HeraldReadinessCheck] = [:]
+        var embedded: EmbeddedQueue?
+        switch source {
+        case .none:
+            break
+        case .embedded(let path):
+            let queue = try await EmbeddedQueue.open(path: path, logger: logger)
+            embedded = queue
+            publisher = EmbeddedQueuePublisher(queue: queue)
+            services.append(.init(service: QueueConsumer(source: EmbeddedMessageSource(queue: queue), configuration: consumer, logger: logger) { gateway.handOff($0) }))
+            readiness["queue"] = {
+                do {
+                    let counts = try await queue.counts()
+                    return (true, "embedded: \(counts.visible) waiting, \(counts.invisible) in flight")
+                } catch {
+                    return (false, "embedded queue unreadable: \(error)")
+                }
+            }
+        case .sqs(let client, let queueURL):
+            services.append(.init(service: QueueConsumer(source: SQSMessageSource(client: client, queueURL: queueURL), configuration: consumer, logger: logger) { gateway.handOff($0) }))
+            readiness["queue"] = {
+                do {
+                    _ = try await client.getQueueAttributes(queueURL: queueURL, names: [.approximateNumberOfMessages])
+                    return (true, "sqs: reachable")
+                } catch {
+                    return (false, "sqs: \(error)")
+                }
+            }
+        }
+
         let router = Router()
-        gateway.addPublishRoutes(to: router, publisher: DirectPublisher(gateway: gateway))
-        gateway.addOperationsRoutes(to: router, registry: registry)
+        gateway.addPublishRoutes(to: router, publisher: publisher)
+        gateway.addOperationsRoutes(to: router, registry: registry, readiness: readiness)
 
         let app = Application(
             router: router,
@@ -138,8 +230,10 @@ struct ServePlan {
             logger: logger
         )
         let drain = SocketIODrainService(gateway: gateway, logger: logger)
+        // Shut down in reverse order: the consumer stops and flushes its deletes first, then the
+        // clients are disconnected, then the HTTP server stops.
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: app), .init(service: drain)],
+            services: [.init(service: app), .init(service: drain)] + services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
@@ -150,14 +244,15 @@ struct ServePlan {
             "herald starting",
             metadata: [
                 "address": "\(host):\(port)", "namespaces": "\(self.gateway.namespaces)", "auth": "\(self.gateway.auth)",
-                "publish-key": "\(self.gateway.apiKey == nil ? "none" : "set")",
+                "publish-key": "\(self.gateway.apiKey == nil ? "none" : "set")", "queue": "\(source)",
             ]
         )
         if !self.gateway.auth.isEnabled {
             logger.warning("client authentication is off: any client may connect (set jwt-secret, jwt-public-keys or jwks to require tokens)")
         }
         try await group.run()
-        logger.info("herald stopped")
+        try await embedded?.close()
+        logger.info("herald stopped", metadata: ["delivered": "\(gateway.stats.eventsDelivered)"])
     }
 }
 

@@ -1,0 +1,38 @@
+import Foundation
+public import HeraldQueue
+public import NIOCore
+
+extension HeraldGateway {
+    /// The consumer's handler: decodes a queue message (envelope, or raw body routed by its
+    /// attributes) and hands it to the broadcast path. A message that cannot be routed is
+    /// rejected with the reason, so it goes to the dead-letter queue or is logged and counted.
+    public func handOff(_ message: QueueMessage) -> HandOffResult {
+        let decoded: HeraldMessage
+        do {
+            decoded = try HeraldMessage.decode(body: message.body, attributes: message.messageAttributes, defaultEvent: configuration.defaultEvent)
+            try deliver(decoded)
+        } catch {
+            return .reject(reason: error.description)
+        }
+        if let sent = message.sentTimestamp {
+            stats.recordQueueLag(seconds: max(0, Date().timeIntervalSince(sent)))
+        }
+        return .handedOff
+    }
+}
+
+/// Publishes into the embedded queue: the publish API answers once the messages are committed
+/// to disk, and the consumer delivers them.
+public struct EmbeddedQueuePublisher: HeraldPublisher {
+    let queue: EmbeddedQueue
+
+    /// Creates a publisher that enqueues into `queue`.
+    public init(queue: EmbeddedQueue) { self.queue = queue }
+
+    public func publish(_ messages: [HeraldMessage], bodies: [ByteBuffer]) async throws {
+        let batch = zip(messages, bodies).map { message, body in
+            EmbeddedQueue.NewMessage(body: body, attributes: message.id.map { [HeraldMessage.idAttribute: $0] } ?? [:])
+        }
+        _ = try await queue.enqueue(batch: batch)
+    }
+}
