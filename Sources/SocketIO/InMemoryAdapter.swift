@@ -66,7 +66,9 @@ public final class InMemoryAdapter: SocketIOAdapter {
     }
 
     private func selectedSockets(_ options: SocketIOBroadcastOptions) -> [SocketIOSocket] {
-        sockets.sockets(ids: socketIDs(options))
+        // A broadcast to everyone needs no room lookups.
+        if options.rooms.isEmpty, options.except.isEmpty { return sockets.all }
+        return sockets.sockets(ids: socketIDs(options))
     }
 
     public func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions) {
