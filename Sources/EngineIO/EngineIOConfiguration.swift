@@ -23,7 +23,7 @@ public struct EngineIOConfiguration: Sendable {
     /// dropped until it drains).
     public var webSocketHighWaterMark: Int = 1 << 20
     /// Bytes queued on a WebSocket above which a slow client is disconnected.
-    public var webSocketMaxQueuedBytes: Int = 16 << 20
+    public var webSocketMaxQueuedBytes: Int = 4 << 20
 
     /// Creates a configuration with the reference server's defaults.
     public init() {}
