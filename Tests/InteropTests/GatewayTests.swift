@@ -244,3 +244,50 @@ extension GatewayTests {
         #expect(bodies.first?.contains(#""namespace":"/""#) == true)
     }
 }
+
+extension GatewayTests {
+    /// Signs HeraldClaims with an ES256 key, as an identity provider would.
+    func es256Token(_ key: ES256PrivateKey, kid: String?, sub: String) async throws -> String {
+        let keys = JWTKeyCollection()
+        await keys.add(ecdsa: key, kid: kid.map { JWKIdentifier(string: $0) })
+        let claims = HeraldClaims(sub: SubjectClaim(value: sub), exp: ExpirationClaim(value: Date().addingTimeInterval(600)), nbf: nil, rooms: nil)
+        return try await keys.sign(claims, kid: kid.map { JWKIdentifier(string: $0) })
+    }
+
+    @Test("ES256 tokens are verified with a PEM public key and with a JWKS file")
+    func publicKeyTokens() async throws {
+        let key = ES256PrivateKey()
+        let other = ES256PrivateKey()
+        let directory = FileManager.default.temporaryDirectory
+        let pem = directory.appendingPathComponent("herald-\(UUID().uuidString).pem").path
+        let jwks = directory.appendingPathComponent("herald-\(UUID().uuidString).json").path
+        defer {
+            try? FileManager.default.removeItem(atPath: pem)
+            try? FileManager.default.removeItem(atPath: jwks)
+        }
+        try key.publicKey.pemRepresentation.write(toFile: pem, atomically: true, encoding: .utf8)
+        let (x, y) = try #require(key.publicKey.parameters)
+        try #"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","use":"sig","kid":"k1","x":"\#(x)","y":"\#(y)"}]}"#
+            .write(toFile: jwks, atomically: true, encoding: .utf8)
+
+        for (auth, kid) in [(HeraldAuthConfiguration.publicKeys(pemFile: pem), nil), (.jwks(file: jwks), "k1")] as [(HeraldAuthConfiguration, String?)] {
+            var configuration = HeraldConfiguration()
+            configuration.auth = auth
+            try await withGateway(configuration) { gateway, port in
+                let url = "http://127.0.0.1:\(port)"
+                let good = try await es256Token(key, kid: kid, sub: "dave")
+                let accepted = try PythonProcess(script: "listen.py", arguments: [url, "--token", good, "--count", "1", "--timeout", "5"])
+                try await eventually { gateway.io.of("/").localSockets.count == 1 }
+                #expect(try await request(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":"for dave","to":"user:dave"}"#).0 == 202)
+                let result = try await accepted.result()
+                #expect(result["connected"] as? Bool == true, "\(auth)")
+                #expect((result["events"] as? [[String]]) == [["for dave"]], "\(auth)")
+
+                let forged = try await es256Token(other, kid: kid, sub: "mallory")
+                let refused = try await PythonProcess(script: "listen.py", arguments: [url, "--token", forged, "--timeout", "1"]).result()
+                #expect(refused["connected"] as? Bool == false, "\(auth)")
+                #expect(((refused["error"] as? [String: Any])?["message"] as? String)?.hasPrefix("invalid token") == true, "\(auth)")
+            }
+        }
+    }
+}

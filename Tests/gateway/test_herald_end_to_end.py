@@ -190,3 +190,23 @@ def test_sigterm_drains_the_embedded_queue_without_losing_or_repeating_a_message
             second.stop()
         assert 0 < delivered_first < total, f"the SIGTERM came {'after' if delivered_first == total else 'before'} the stream"
         assert delivered_first + delivered_second == total
+
+
+def test_client_events_are_forwarded_to_an_upstream_queue(sqs):
+    upstream = sqs.create_queue(QueueName=f"herald-upstream-{time.time_ns()}")["QueueUrl"]
+    herald = Herald("--queue", "none", "--sqs-endpoint", ENDPOINT, "--upstream-events", "item_removed",
+                    "--upstream-queue-url", upstream)
+    try:
+        client = socketio.Client(reconnection=False)
+        client.connect(herald.url, transports=["websocket"], wait_timeout=10)
+        assert client.call("item_removed", {"id": 5}, timeout=10) == {"queued": True}
+        client.emit("ignored_event", {"x": 1})
+        client.disconnect()
+        messages = sqs.receive_message(QueueUrl=upstream, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
+        assert len(messages) == 1
+        body = json.loads(messages[0]["Body"])
+        assert body["event"] == "item_removed" and body["args"] == [{"id": 5}] and body["namespace"] == "/"
+        assert isinstance(body["socket"], str) and body["socket"]
+        assert herald.terminate() == 0
+    finally:
+        herald.stop()
