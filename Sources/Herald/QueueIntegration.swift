@@ -22,8 +22,11 @@ extension HeraldGateway {
 }
 
 /// Publishes into the embedded queue: the publish API answers once the messages are committed
-/// to disk, and the consumer delivers them.
+/// to disk, and the consumer delivers them. Every message is in one group, so an ordered source
+/// delivers them in the order they were published.
 public struct EmbeddedQueuePublisher: HeraldPublisher {
+    /// The group of published messages.
+    public static let group = "herald"
     let queue: EmbeddedQueue
 
     /// Creates a publisher that enqueues into `queue`.
@@ -31,7 +34,9 @@ public struct EmbeddedQueuePublisher: HeraldPublisher {
 
     public func publish(_ messages: [HeraldMessage], bodies: [ByteBuffer]) async throws {
         let batch = zip(messages, bodies).map { message, body in
-            EmbeddedQueue.NewMessage(body: body, attributes: message.id.map { [HeraldMessage.idAttribute: $0] } ?? [:])
+            EmbeddedQueue.NewMessage(
+                body: body, attributes: message.id.map { [HeraldMessage.idAttribute: $0] } ?? [:], groupID: Self.group
+            )
         }
         _ = try await queue.enqueue(batch: batch)
     }

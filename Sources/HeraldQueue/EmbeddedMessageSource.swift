@@ -2,14 +2,19 @@
 ///
 /// A receive looks for visible messages every ``EmbeddedQueue/Configuration/pollInterval`` until
 /// the wait time is over. The dead-letter policy is the queue's
-/// ``EmbeddedQueue/Configuration/maxReceiveCount``; the queue is never FIFO.
+/// ``EmbeddedQueue/Configuration/maxReceiveCount``. When `ordered`, the source is FIFO: the
+/// messages of one group (``EmbeddedQueue/NewMessage/groupID``) are handled one after the other,
+/// in the order they were enqueued (with a single poller).
 public struct EmbeddedMessageSource: MessageSource {
     /// The queue.
     public let queue: EmbeddedQueue
+    /// Whether messages of one group are handled in order.
+    public let ordered: Bool
 
     /// Creates a source.
-    public init(queue: EmbeddedQueue) {
+    public init(queue: EmbeddedQueue, ordered: Bool = false) {
         self.queue = queue
+        self.ordered = ordered
     }
 
     /// The file name of the queue.
@@ -27,7 +32,7 @@ public struct EmbeddedMessageSource: MessageSource {
                 DeadLetterPolicy(target: "\(name) dead_letters", maxReceiveCount: $0)
             },
             visibilityTimeout: queue.configuration.visibilityTimeout,
-            isFIFO: false
+            isFIFO: ordered
         )
     }
 

@@ -198,7 +198,12 @@ struct ServePlan {
             let queue = try await EmbeddedQueue.open(path: path, logger: logger)
             embedded = queue
             publisher = EmbeddedQueuePublisher(queue: queue)
-            services.append(.init(service: QueueConsumer(source: EmbeddedMessageSource(queue: queue), configuration: consumer, logger: logger) { gateway.handOff($0) }))
+            // Published messages are delivered in the order they were published: one ordered
+            // group, read by one poller.
+            var ordered = consumer
+            ordered.pollers = 1
+            let source = EmbeddedMessageSource(queue: queue, ordered: true)
+            services.append(.init(service: QueueConsumer(source: source, configuration: ordered, logger: logger) { gateway.handOff($0) }))
             readiness["queue"] = {
                 do {
                     let counts = try await queue.counts()

@@ -158,7 +158,7 @@ def test_messages_from_sqs_reach_clients_with_exactly_their_data(sqs):
         herald.stop()
 
 
-def test_sigterm_drains_the_embedded_queue_without_losing_or_repeating_a_message():
+def test_sigterm_drains_the_embedded_queue_without_losing_or_repeating_a_message_and_keeps_order():
     total = 3000
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "queue.sqlite")
@@ -175,6 +175,7 @@ def test_sigterm_drains_the_embedded_queue_without_losing_or_repeating_a_message
             first.stop()
         seen = [event[1] for event in listener.events]
         assert len(seen) == len(set(seen)), "a client saw a message twice"
+        assert seen == sorted(seen), "published messages were delivered out of order"
         assert len(seen) == delivered_first
 
         second = Herald("--queue-path", path)
