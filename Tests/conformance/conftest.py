@@ -119,3 +119,22 @@ def closed(ws, within=3.0):
     except websocket.WebSocketTimeoutException:
         return False
     return False
+
+
+def recv_skipping_pings(ws):
+    """The next data frame that is not a ping; pings are answered on the way."""
+    while True:
+        message = recv(ws)
+        if message != "2":
+            return message
+        ws.send("3")
+
+
+def connect(sio, packet="40"):
+    """A WebSocket session connected to the main namespace; returns it after the `auth` event."""
+    ws = sio.websocket()
+    recv(ws)
+    ws.send(packet)
+    assert recv(ws).startswith("40")
+    assert recv(ws).startswith('42["auth"')
+    return ws

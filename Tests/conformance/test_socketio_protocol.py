@@ -3,25 +3,7 @@ import json
 
 import pytest
 
-from conftest import closed, recv
-
-
-def connect(sio, packet="40"):
-    """A WebSocket session connected to the main namespace; returns it after the `auth` event."""
-    ws = sio.websocket()
-    recv(ws)
-    ws.send(packet)
-    assert recv(ws).startswith("40")
-    assert recv(ws).startswith('42["auth"')
-    return ws
-
-
-def recv_skipping_pings(ws):
-    while True:
-        message = recv(ws)
-        if message != "2":
-            return message
-        ws.send("3")
+from conftest import closed, connect, recv, recv_skipping_pings
 
 
 @pytest.mark.parametrize(
