@@ -13,6 +13,21 @@ public struct HeraldConfiguration: Sendable {
     public var auth: HeraldAuthConfiguration = .disabled
     /// Where client events are forwarded; `nil` forwards nothing.
     public var upstream: HeraldUpstreamConfiguration?
+    /// The key the operations endpoints (`/`, `/api/stats`, `/metrics`) require; `nil` uses
+    /// ``apiKey``. `/healthz` and `/readyz` stay open.
+    public var operationsKey: String?
+    /// Whether client tokens must carry an `exp` claim.
+    public var requireTokenExpiration = false
+    /// Browser origins allowed to connect over either transport (`https://app.example.com`);
+    /// empty allows only the gateway's own origin, `["*"]` allows any. Requests without an
+    /// `Origin` header (non-browser clients) are always allowed.
+    public var allowedOrigins: [String] = []
+    /// Whether cross-origin requests may carry credentials (cookies): the allowed origin is then
+    /// echoed with `Access-Control-Allow-Credentials: true`.
+    public var allowCredentials = false
+    /// The most bytes of broadcasts waiting for the event loops; past it the publish API answers
+    /// 503 with `Retry-After` and the queue consumer waits.
+    public var maxBroadcastBacklogBytes = 64 << 20
 
     /// Creates the default configuration: namespace `/`, no key, no client authentication.
     public init() {}

@@ -9,6 +9,16 @@ public struct SocketIOConfiguration: Sendable {
     public var connectTimeout: Duration = .seconds(45)
     /// The path the server is mounted at.
     public var path: String = "/socket.io/"
+    /// The most binary attachments a packet may announce (the reference's `maxAttachments`);
+    /// a packet announcing more closes the client's connection with a parse error.
+    public var maxAttachments = 10
+    /// The most events of one socket waiting for their handlers; past it the socket is
+    /// disconnected (its client is not keeping up with its own handlers).
+    public var maxPendingEventsPerSocket = 1000
+    /// Whether a dynamic (child) namespace is removed once its last socket left, as the
+    /// reference's `cleanupEmptyChildNamespaces` (which defaults to off; here on, so that clients
+    /// cannot grow the server's memory by naming new namespaces).
+    public var cleanupEmptyChildNamespaces = true
     /// Where the server logs.
     public var logger: Logger = Logger(label: "socket.io")
 
