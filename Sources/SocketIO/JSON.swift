@@ -247,7 +247,7 @@ enum JSON {
                 }
                 if byte == UInt8(ascii: "\\") { break }
                 if byte < 0x20 { throw fail("control character in string") }
-                offset += 1
+                if byte >= 0x80 { try skipUTF8Sequence() } else { offset += 1 }
             }
             var output = Array(UnsafeBufferPointer(rebasing: bytes[start..<offset]))
             while offset < bytes.count {
@@ -287,8 +287,9 @@ enum JSON {
                     }
                 default:
                     if byte < 0x20 { throw fail("control character in string") }
-                    output.append(byte)
-                    offset += 1
+                    let sequenceStart = offset
+                    if byte >= 0x80 { try skipUTF8Sequence() } else { offset += 1 }
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[sequenceStart..<offset]))
                 }
             }
             throw fail("unterminated string")
@@ -339,7 +340,7 @@ enum JSON {
             }
         }
 
-        /// Steps over a string, escapes included.
+        /// Steps over a string, checking its escapes and its UTF-8 as strictly as ``parseString()``.
         mutating func skipString() throws(JSONError) {
             offset += 1
             while offset < bytes.count {
@@ -348,14 +349,51 @@ enum JSON {
                     offset += 1
                     return
                 case UInt8(ascii: "\\"):
-                    offset += 2
+                    offset += 1
+                    guard offset < bytes.count else { throw fail("unexpected end of input") }
+                    switch bytes[offset] {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                        UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                        offset += 1
+                    case UInt8(ascii: "u"):
+                        offset += 1
+                        _ = try parseHex4()
+                    default:
+                        throw fail("invalid escape")
+                    }
                 case 0..<0x20:
                     throw fail("control character in string")
+                case 0x80...:
+                    try skipUTF8Sequence()
                 default:
                     offset += 1
                 }
             }
             throw fail("unterminated string")
+        }
+
+        /// Steps over one multi-byte UTF-8 sequence starting at `offset`, refusing overlong forms,
+        /// surrogates and code points past U+10FFFF (what a WebSocket text frame may not carry).
+        mutating func skipUTF8Sequence() throws(JSONError) {
+            let lead = bytes[offset]
+            let length: Int
+            var lower: UInt8 = 0x80
+            var upper: UInt8 = 0xBF
+            switch lead {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; lower = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED: length = 3; upper = 0x9F
+            case 0xF0: length = 4; lower = 0x90
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; upper = 0x8F
+            default: throw fail("invalid UTF-8")
+            }
+            guard offset + length <= bytes.count else { throw fail("invalid UTF-8") }
+            let second = bytes[offset + 1]
+            guard second >= lower, second <= upper else { throw fail("invalid UTF-8") }
+            for index in 2..<length where bytes[offset + index] & 0xC0 != 0x80 { throw fail("invalid UTF-8") }
+            offset += length
         }
 
         mutating func parseHex4() throws(JSONError) -> UInt32 {
