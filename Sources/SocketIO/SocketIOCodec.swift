@@ -67,9 +67,14 @@ public enum SocketIOEncoder {
 /// attachments that follow them. One decoder per client connection.
 public struct SocketIODecoder: Sendable {
     private var pending: (packet: SocketIOPacket, expected: Int, attachments: [ByteBuffer])?
+    /// The most attachments a binary packet may announce.
+    public let maxAttachments: Int
 
-    /// Creates a decoder.
-    public init() {}
+    /// Creates a decoder that refuses packets announcing more than `maxAttachments` attachments
+    /// (the reference parser's default is 10).
+    public init(maxAttachments: Int = 10) {
+        self.maxAttachments = maxAttachments
+    }
 
     /// Feeds one Engine.IO message; returns a packet once it is complete.
     public mutating func decode(_ payload: EngineIOPayload) throws(SocketIOCodecError) -> SocketIOPacket? {
@@ -88,6 +93,7 @@ public struct SocketIODecoder: Sendable {
         case .text(let text):
             guard pending == nil else { throw .unexpectedText }
             let (packet, attachments) = try Self.decodeText(text)
+            guard attachments <= maxAttachments else { throw .tooManyAttachments(attachments, limit: maxAttachments) }
             if attachments > 0 {
                 pending = (packet, attachments, [])
                 return nil

@@ -44,6 +44,7 @@ public struct SocketIOCodecError: Error, Hashable, CustomStringConvertible {
         case empty
         case unknownType(UInt8)
         case invalidAttachmentCount
+        case tooManyAttachments(Int, limit: Int)
         case invalidPayload(String)
         case invalidPlaceholder
         case invalidID
@@ -59,6 +60,8 @@ public struct SocketIOCodecError: Error, Hashable, CustomStringConvertible {
     public static func unknownType(_ byte: UInt8) -> Self { Self(kind: .unknownType(byte)) }
     /// A binary packet without a valid `N-` attachment count.
     public static let invalidAttachmentCount = Self(kind: .invalidAttachmentCount)
+    /// A binary packet announces more attachments than the decoder allows.
+    public static func tooManyAttachments(_ count: Int, limit: Int) -> Self { Self(kind: .tooManyAttachments(count, limit: limit)) }
     /// The JSON payload is malformed or of the wrong shape for the packet type.
     public static func invalidPayload(_ detail: String) -> Self { Self(kind: .invalidPayload(detail)) }
     /// A placeholder refers to an attachment that does not exist.
@@ -75,6 +78,7 @@ public struct SocketIOCodecError: Error, Hashable, CustomStringConvertible {
         case .empty: "empty Socket.IO packet"
         case .unknownType(let byte): "unknown Socket.IO packet type 0x\(String(byte, radix: 16))"
         case .invalidAttachmentCount: "binary packet without a valid attachment count"
+        case .tooManyAttachments(let count, let limit): "binary packet announces \(count) attachments (at most \(limit) allowed)"
         case .invalidPayload(let detail): "invalid payload: \(detail)"
         case .invalidPlaceholder: "placeholder refers to a missing attachment"
         case .invalidID: "acknowledgement id out of range"

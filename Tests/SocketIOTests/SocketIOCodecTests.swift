@@ -86,12 +86,23 @@ struct SocketIOCodecTests {
         .init(wire: #"1{}"#, error: .invalidPayload("DISCONNECT carries no data")),
         .init(wire: #"2["a"] x"#, error: .invalidPayload("invalid JSON at byte 6: unexpected data after the value")),
         .init(wire: "299999999999999999999999[\"a\"]", error: .invalidID),
+        .init(wire: #"511-["x"]"#, error: .tooManyAttachments(11, limit: 10)),
+        .init(wire: #"510000-["x"]"#, error: .tooManyAttachments(10000, limit: 10)),
+        .init(wire: #"2["a\q"]"#, error: .invalidPayload("invalid JSON at byte 5: invalid escape")),
     ]
 
     @Test("malformed packets each give a specific error", arguments: badInputs)
     func malformed(_ input: Bad) {
         var decoder = SocketIODecoder()
         #expect(throws: input.error) { try decoder.decode(.text(ByteBuffer(string: input.wire))) }
+    }
+
+    @Test("the attachment limit is the decoder's: ten by default, as configured otherwise")
+    func attachmentLimit() throws {
+        var decoder = SocketIODecoder()
+        #expect(try decoder.decode(.text(ByteBuffer(string: #"510-["x"]"#))) == nil)
+        var strict = SocketIODecoder(maxAttachments: 1)
+        #expect(throws: SocketIOCodecError.tooManyAttachments(2, limit: 1)) { try strict.decode(.text(ByteBuffer(string: #"52-["x"]"#))) }
     }
 
     @Test("attachments out of order with the text are refused")
