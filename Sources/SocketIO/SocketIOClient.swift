@@ -7,21 +7,22 @@ import NIOCore
 /// each packet to the socket of its namespace.
 final class SocketIOClient: EngineIOConnectionDelegate {
     let connection: EngineIOConnection
-    private let server: SocketIOServer.Core
+    let server: SocketIOServer.Core
 
     private struct State {
-        var decoder = SocketIODecoder()
+        var decoder: SocketIODecoder
         var sockets: [String: SocketIOSocket] = [:]
         var connecting: Set<String> = []
         var connectTimer: Scheduled<Void>?
         var closed = false
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
 
     init(connection: EngineIOConnection, server: SocketIOServer.Core) {
         self.connection = connection
         self.server = server
+        self.state = NIOLockedValueBox(State(decoder: SocketIODecoder(maxAttachments: server.configuration.maxAttachments)))
         let timeout = server.configuration.connectTimeout
         let timer = connection.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
             [connection] in
@@ -76,7 +77,7 @@ final class SocketIOClient: EngineIOConnectionDelegate {
     }
 
     private func connect(to name: String, auth: SocketIOValue?) {
-        guard let namespace = server.namespace(named: name, auth: auth) else {
+        guard let namespace = server.beginConnect(to: name, auth: auth) else {
             state.withLockedValue { _ = $0.connecting.remove(name) }
             send(SocketIOPacket(type: .connectError, namespace: name, data: ["message": "Invalid namespace"]))
             return
@@ -85,6 +86,7 @@ final class SocketIOClient: EngineIOConnectionDelegate {
         let middlewares = namespace.middlewares
         if middlewares.isEmpty {
             admit(socket)
+            server.connectFinished(namespace)
         } else {
             Task {
                 do {
@@ -95,9 +97,11 @@ final class SocketIOClient: EngineIOConnectionDelegate {
                     var data: SocketIOObject = ["message": .string(refusal.message)]
                     if let extra = refusal.data { data["data"] = extra }
                     send(SocketIOPacket(type: .connectError, namespace: name, data: .object(data)))
+                    server.connectFinished(namespace)
                     return
                 }
                 admit(socket)
+                server.connectFinished(namespace)
             }
         }
     }
@@ -117,7 +121,7 @@ final class SocketIOClient: EngineIOConnectionDelegate {
         send(SocketIOPacket(type: .connect, namespace: name, data: ["sid": .string(socket.id)]))
         let handlers = socket.namespace.connectionHandlers
         if !handlers.isEmpty {
-            socket.queue.enqueue {
+            socket.queue.enqueue(bounded: false) {
                 for handler in handlers { await handler(socket) }
             }
         }

@@ -20,6 +20,8 @@ public final class SocketIOServer: Sendable {
     public var configuration: SocketIOConfiguration { core.configuration }
     /// The Engine.IO server underneath.
     public let engine: EngineIOServer
+    /// What the server refused to keep: sockets whose events piled up, namespaces removed.
+    public var statistics: SocketIOStatistics { core.statistics }
     let core: Core
 
     /// Creates a server. `adapter` makes each namespace's adapter (in memory by default).
@@ -81,8 +83,17 @@ extension SocketIOServer {
     final class Core: Sendable {
         let configuration: SocketIOConfiguration
         let adapter: SocketIOAdapterFactory
-        private let namespaces = NIOLockedValueBox<[String: SocketIONamespace]>([:])
+        let statistics = SocketIOStatistics()
+        private let registry = NIOLockedValueBox(Registry())
         private let parents = NIOLockedValueBox<[SocketIOParentNamespace]>([])
+
+        /// The namespaces by name, and how many sockets are on their way into each (between
+        /// the CONNECT packet and the end of the middlewares): a child namespace is removed only
+        /// when it has neither sockets nor sockets on their way.
+        private struct Registry {
+            var namespaces: [String: SocketIONamespace] = [:]
+            var connecting: [String: Int] = [:]
+        }
 
         init(configuration: SocketIOConfiguration, adapter: @escaping SocketIOAdapterFactory) {
             self.configuration = configuration
@@ -92,22 +103,29 @@ extension SocketIOServer {
         var logger: Logger { configuration.logger }
 
         func namespace(named name: String) -> SocketIONamespace {
-            namespaces.withLockedValue { namespaces in
-                if let namespace = namespaces[name] { return namespace }
+            registry.withLockedValue { registry in
+                if let namespace = registry.namespaces[name] { return namespace }
                 let namespace = SocketIONamespace(name: name, adapter: adapter, logger: logger)
-                namespaces[name] = namespace
+                registry.namespaces[name] = namespace
                 return namespace
             }
         }
 
-        /// The namespace a client may connect to: an existing one, or a new child of a matching parent.
-        func namespace(named name: String, auth: SocketIOValue?) -> SocketIONamespace? {
-            if let namespace = namespaces.withLockedValue({ $0[name] }) { return namespace }
+        /// The namespace a client is connecting to: an existing one, or a new child of a matching
+        /// parent. Each namespace returned must be given back with ``connectFinished(_:)``.
+        func beginConnect(to name: String, auth: SocketIOValue?) -> SocketIONamespace? {
+            let existing = registry.withLockedValue { registry -> SocketIONamespace? in
+                guard let namespace = registry.namespaces[name] else { return nil }
+                registry.connecting[name, default: 0] += 1
+                return namespace
+            }
+            if let existing { return existing }
             for parent in parents.withLockedValue({ $0 }) where parent.matches(name, auth) {
-                return namespaces.withLockedValue { namespaces in
-                    if let namespace = namespaces[name] { return namespace }
+                return registry.withLockedValue { registry in
+                    registry.connecting[name, default: 0] += 1
+                    if let namespace = registry.namespaces[name] { return namespace }
                     let namespace = SocketIONamespace(name: name, adapter: adapter, logger: logger, parent: parent.template)
-                    namespaces[name] = namespace
+                    registry.namespaces[name] = namespace
                     parent.addChild(namespace)
                     return namespace
                 }
@@ -115,12 +133,36 @@ extension SocketIOServer {
             return nil
         }
 
+        /// A socket connecting to `namespace` was admitted (it is in the namespace's sockets) or refused.
+        func connectFinished(_ namespace: SocketIONamespace) {
+            registry.withLockedValue { registry in
+                let left = (registry.connecting[namespace.name] ?? 1) - 1
+                registry.connecting[namespace.name] = left > 0 ? left : nil
+            }
+            removeIfEmpty(namespace)
+        }
+
+        /// Removes a child namespace that has no socket and none connecting, when configured to.
+        func removeIfEmpty(_ namespace: SocketIONamespace) {
+            guard configuration.cleanupEmptyChildNamespaces, let template = namespace.parent else { return }
+            let removed = registry.withLockedValue { registry -> Bool in
+                guard registry.namespaces[namespace.name] === namespace, registry.connecting[namespace.name] == nil,
+                    namespace.localSockets.count == 0
+                else { return false }
+                registry.namespaces[namespace.name] = nil
+                return true
+            }
+            guard removed else { return }
+            for parent in parents.withLockedValue({ $0 }) where parent.template === template { parent.removeChild(namespace) }
+            statistics.emptyNamespaceRemoved()
+        }
+
         func addParent(_ parent: SocketIOParentNamespace) {
             parents.withLockedValue { $0.append(parent) }
         }
 
         var allNamespaces: [SocketIONamespace] {
-            namespaces.withLockedValue { Array($0.values) }
+            registry.withLockedValue { Array($0.namespaces.values) }
         }
     }
 }
@@ -139,6 +181,10 @@ public final class SocketIOParentNamespace: Sendable {
 
     func addChild(_ namespace: SocketIONamespace) {
         children.withLockedValue { $0.append(namespace) }
+    }
+
+    func removeChild(_ namespace: SocketIONamespace) {
+        children.withLockedValue { $0.removeAll { $0 === namespace } }
     }
 
     /// The namespaces created so far.

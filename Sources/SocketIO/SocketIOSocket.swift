@@ -15,7 +15,7 @@ public final class SocketIOSocket: Sendable {
     /// What the client sent when it connected.
     public let handshake: SocketIOHandshake
     let client: SocketIOClient
-    let queue = SerialTaskQueue()
+    let queue: SerialTaskQueue
 
     private struct State {
         var connected = false
@@ -38,6 +38,7 @@ public final class SocketIOSocket: Sendable {
         self.id = RandomID.make()
         self.namespace = namespace
         self.client = client
+        self.queue = SerialTaskQueue(limit: client.server.configuration.maxPendingEventsPerSocket)
         self.handshake = SocketIOHandshake(connection: client.connection, auth: auth)
     }
 
@@ -182,7 +183,15 @@ public final class SocketIOSocket: Sendable {
             let nameValue = arguments.removeFirst()
             let name = nameValue.stringValue ?? nameValue.numberValue.map { JSONNumber.text($0) } ?? ""
             let event = SocketIOEvent(name: name, arguments: arguments, socket: self, ack: packet.id.map { SocketIOAck(socket: self, id: $0) })
-            queue.enqueue { [self] in await self.dispatch(event) }
+            guard queue.enqueue({ [self] in await self.dispatch(event) }) else {
+                namespace.logger.warning(
+                    "disconnecting a socket whose events arrive faster than its handlers run",
+                    metadata: ["socket.id": .string(id), "waiting": .stringConvertible(queue.limit)]
+                )
+                client.server.statistics.eventBacklogDisconnected()
+                disconnect()
+                return
+            }
         case .ack, .binaryAck:
             guard let id = packet.id else { return }
             resolveAck(id: id, with: .success(packet.data?.arrayValue ?? []))
@@ -238,12 +247,13 @@ public final class SocketIOSocket: Sendable {
         let finish: @Sendable () -> Void = { [self] in
             namespace.adapter.delAll(id)
             namespace.localSockets.remove(self)
+            client.server.removeIfEmpty(namespace)
         }
         if disconnecting.isEmpty && disconnect.isEmpty {
             finish()
             return
         }
-        queue.enqueue { [self] in
+        queue.enqueue(bounded: false) { [self] in
             for handler in disconnecting { await handler(self, reason) }
             finish()
             for handler in disconnect { await handler(self, reason) }
