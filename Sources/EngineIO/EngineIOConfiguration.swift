@@ -17,13 +17,21 @@ public struct EngineIOConfiguration: Sendable {
     public var allowUpgrades: Bool = true
     /// Cross-origin settings for polling requests; `nil` sends no CORS headers.
     public var cors: CORSConfiguration? = nil
-    /// The most packets a polling session buffers for its next GET before it is closed as too slow.
-    public var maxBufferedPollingPackets: Int = 10_000
+    /// Which browser origins may open and use sessions, over polling and WebSocket alike;
+    /// others are refused with the reference's "Forbidden" error (403 over HTTP, 400 for a
+    /// WebSocket handshake). The reference allows any.
+    public var allowedOrigins: EngineIOAllowedOrigins = .any
+    /// The most bytes of packets a polling session buffers for its next GET; past it the
+    /// session is closed as too slow (as a WebSocket is past ``webSocketMaxQueuedBytes``).
+    public var maxBufferedPollingBytes: Int = 4 << 20
     /// Bytes queued on a WebSocket above which the client counts as slow (volatile packets are
     /// dropped until it drains).
     public var webSocketHighWaterMark: Int = 1 << 20
     /// Bytes queued on a WebSocket above which a slow client is disconnected.
     public var webSocketMaxQueuedBytes: Int = 4 << 20
+    /// How long a WebSocket being closed may take to write its close frame before the
+    /// connection is dropped (a client that stopped reading never takes it).
+    public var webSocketCloseTimeout: Duration = .seconds(1)
 
     /// Creates a configuration with the reference server's defaults.
     public init() {}

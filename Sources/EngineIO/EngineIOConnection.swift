@@ -79,10 +79,10 @@ public final class EngineIOConnection: Sendable {
                     if frame.isVolatile && state.pendingPoll == nil {
                         statistics.packetDropped()
                     } else {
-                        state.pollBuffer.append(frame.packet)
+                        state.buffer(frame.packet)
                     }
                 }
-                if state.pollBuffer.count > configuration.maxBufferedPollingPackets { return .tooSlow }
+                if state.pollBufferBytes > configuration.maxBufferedPollingBytes { return .tooSlow }
                 guard let promise = state.pendingPoll else { return .done }
                 state.pendingPoll = nil
                 return .completePoll(promise, state.drainPollBuffer())
@@ -326,7 +326,7 @@ public final class EngineIOConnection: Sendable {
                 state.probing = false
                 state.transport = .webSocket(socket)
                 socket.write(state.pollBuffer.map { EngineIOFrame($0) })
-                state.pollBuffer.removeAll()
+                state.clearPollBuffer()
                 defer {
                     state.pendingPoll = nil
                     state.pollArrivedDuringProbe = false
@@ -395,6 +395,8 @@ extension EngineIOConnection {
         var pollArrivedDuringProbe = false
         var heartbeatAnchor = NIODeadline.now()
         var pollBuffer: [EngineIOPacket] = []
+        /// The payload bytes in ``pollBuffer`` (before base64 for binary packets).
+        var pollBufferBytes = 0
         var pendingPoll: EventLoopPromise<EngineIOHTTPResponse>?
         var postInFlight = false
         var heartbeat: Scheduled<Void>?
@@ -405,11 +407,21 @@ extension EngineIOConnection {
             self.transport = transport
         }
 
+        mutating func buffer(_ packet: EngineIOPacket) {
+            pollBuffer.append(packet)
+            pollBufferBytes += 1 + (packet.payload?.bytes.readableBytes ?? 0)
+        }
+
+        mutating func clearPollBuffer() {
+            pollBuffer.removeAll(keepingCapacity: true)
+            pollBufferBytes = 0
+        }
+
         /// Encodes the buffered packets (and the close packet when closing) as a poll's answer.
         mutating func drainPollBuffer() -> EngineIOHTTPResponse {
             if readyState == .closing { pollBuffer.append(EngineIOPacket(.close)) }
             let body = EngineIOCodec.encodePayload(pollBuffer)
-            pollBuffer.removeAll(keepingCapacity: true)
+            clearPollBuffer()
             return .payload(body)
         }
 
@@ -441,7 +453,7 @@ extension EngineIOConnection {
                 // A close the server asked for lets the client collect what was already queued;
                 // any other close drops it. Either way the client's poll gets a close packet.
                 let graceful = reason == .forcedClose || reason == .serverShuttingDown
-                if !graceful { pollBuffer.removeAll() }
+                if !graceful { clearPollBuffer() }
                 readyState = .closing
                 if let promise = pendingPoll {
                     pendingPoll = nil
@@ -483,11 +495,18 @@ extension EngineIOConnection {
             let loop = connection.writeLoop
             groups[ObjectIdentifier(loop), default: (loop, [])].connections.append(connection)
         }
+        let bytes = frames.reduce(0) { $0 + $1.webSocketFrame.readableBytes }
         for (_, group) in groups {
             if group.loop.inEventLoop {
                 deliver(frames, to: group.connections)
             } else {
-                group.loop.execute { deliver(frames, to: group.connections) }
+                // Counted until the loop runs it: what publishers outpacing the loops pile up.
+                let backlog = group.connections[0].statistics.broadcastBacklog
+                backlog.add(bytes)
+                group.loop.execute {
+                    deliver(frames, to: group.connections)
+                    backlog.remove(bytes)
+                }
             }
         }
     }

@@ -4,6 +4,8 @@ import Synchronization
 public final class EngineIOStatistics: Sendable {
     private let dropped = Atomic<Int>(0)
     private let slowClients = Atomic<Int>(0)
+    /// Broadcasts handed to event loops and not yet written.
+    public let broadcastBacklog = EngineIOBroadcastBacklog()
 
     init() {}
 

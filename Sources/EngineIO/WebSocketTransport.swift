@@ -56,12 +56,14 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
     private var closing = false
     private let highWaterMark: Int
     private let maxQueuedBytes: Int
+    private let closeTimeout: TimeAmount
     private let statistics: EngineIOStatistics
 
     init(configuration: EngineIOConfiguration, statistics: EngineIOStatistics) {
         self.statistics = statistics
         self.highWaterMark = configuration.webSocketHighWaterMark
         self.maxQueuedBytes = configuration.webSocketMaxQueuedBytes
+        self.closeTimeout = TimeAmount(configuration.webSocketCloseTimeout)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -115,12 +117,20 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
         connection?.socketClosed(transport, reason: .slowClient)
     }
 
+    /// Sends a close frame, then closes the channel once it is written, or after the close
+    /// timeout when it cannot be (a client that stopped reading has the frame queued behind its
+    /// backlog for ever): the descriptor and the queued buffers are released either way.
     func closeConnection(code: UInt16) {
         guard !closing, let context else { return }
         closing = true
-        context.writeAndFlush(wrapOutboundOut(WebSocketFraming.close(code: code, allocator: context.channel.allocator)))
+        let channel = context.channel
+        let deadline = context.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(WebSocketFraming.close(code: code, allocator: channel.allocator)))
             .assumeIsolated()
-            .whenComplete { _ in context.close(promise: nil) }
+            .whenComplete { _ in
+                deadline.cancel()
+                channel.close(promise: nil)
+            }
     }
 
     // MARK: Reading
