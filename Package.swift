@@ -110,6 +110,7 @@ let package = Package(
         .target(
             name: "Herald",
             dependencies: [
+                "EngineIO",
                 "HeraldQueue",
                 "SQS",
                 "SocketIO",

@@ -45,6 +45,9 @@ public final class EngineIOServer: Sendable {
     /// Answers a polling request (handshake, GET, POST) or a CORS preflight.
     public func handle(_ request: EngineIOHTTPRequest) async -> EngineIOHTTPResponse {
         var response: EngineIOHTTPResponse
+        if !configuration.allowedOrigins.allows(origin: request.header("origin"), host: request.header("host")) {
+            return .error(.forbidden)
+        }
         if request.method == "OPTIONS", configuration.cors != nil {
             response = EngineIOHTTPResponse(status: 204)
             addPreflightHeaders(to: &response, request: request)
@@ -128,8 +131,10 @@ public final class EngineIOServer: Sendable {
 
     // MARK: WebSocket
 
-    /// Why a WebSocket upgrade request (path and query in `uri`) is refused, or `nil` when it may proceed.
-    public func upgradeRefusal(uri: String) -> EngineIORequestError? {
+    /// Why a WebSocket upgrade request (path and query in `uri`, with its `Origin` and `Host`
+    /// headers) is refused, or `nil` when it may proceed.
+    public func upgradeRefusal(uri: String, origin: String?, host: String?) -> EngineIORequestError? {
+        guard configuration.allowedOrigins.allows(origin: origin, host: host) else { return .forbidden }
         let (_, query) = EngineIOQuery.parse(uri: uri)
         if case .failure(let error) = verify(query: query, method: "GET", isUpgrade: true) { return error }
         return nil

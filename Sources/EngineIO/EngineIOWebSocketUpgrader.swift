@@ -30,7 +30,10 @@ public final class EngineIOWebSocketUpgrader<UpgradeResult: Sendable>: NIOTypedH
         self.handshake = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
             shouldUpgrade: { channel, head in
                 let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-                let refusal = server(path).map { $0.upgradeRefusal(uri: head.uri) } ?? .badRequest
+                let refusal =
+                    server(path).map {
+                        $0.upgradeRefusal(uri: head.uri, origin: head.headers.first(name: "origin"), host: head.headers.first(name: "host"))
+                    } ?? .badRequest
                 if let refusal {
                     refused(channel, refusal)
                     return channel.eventLoop.makeSucceededFuture(nil)

@@ -1,3 +1,5 @@
+import EngineIO
+
 /// What the gateway does with messages and clients (the network and queue settings live in
 /// the `herald` command's configuration).
 public struct HeraldConfiguration: Sendable {
@@ -64,6 +66,25 @@ public struct HeraldAuthConfiguration: Sendable, CustomStringConvertible {
         case .hmac: "HS256 shared secret"
         case .publicKeysPEM(let path): "public keys from \(path)"
         case .jwks(let path): "JWKS from \(path)"
+        }
+    }
+}
+
+extension HeraldConfiguration {
+    /// The Engine.IO origin policy and CORS headers of ``allowedOrigins`` and ``allowCredentials``:
+    /// no list allows only the gateway's own origin (and sends no CORS headers); `*` allows any
+    /// origin, echoed back when credentials are allowed (browsers refuse `*` with credentials);
+    /// a list allows those origins and echoes the one that matched.
+    func applyOrigins(to engine: inout EngineIOConfiguration) {
+        if allowedOrigins.isEmpty {
+            engine.allowedOrigins = .sameOrigin
+            engine.cors = nil
+        } else if allowedOrigins.contains("*") {
+            engine.allowedOrigins = .any
+            engine.cors = CORSConfiguration(origin: allowCredentials ? .mirrorRequest : .any, credentials: allowCredentials)
+        } else {
+            engine.allowedOrigins = .list(allowedOrigins)
+            engine.cors = CORSConfiguration(origin: .list(allowedOrigins), credentials: allowCredentials)
         }
     }
 }

@@ -147,7 +147,8 @@ enum EngineIOHTTPBridge {
             method: request.method.rawValue,
             uri: request.uri.string,
             query: [:],
-            headers: request.headers.map { (name: $0.name.canonicalName, value: $0.value) },
+            // HTTPTypes keeps `Host` as the request's authority, not among its header fields.
+            headers: request.headers.map { (name: $0.name.canonicalName, value: $0.value) } + (request.head.authority.map { [("host", $0)] } ?? []),
             body: body,
             bodyTooLarge: tooLarge,
             remoteAddress: channel.remoteAddress,
