@@ -13,6 +13,8 @@ public final class HeraldGateway: Sendable {
     public let configuration: HeraldConfiguration
     /// Counters shown by `/metrics` and the live page.
     public let stats = GatewayStats()
+    /// How often publishers were held back by the broadcast backlog.
+    public let backpressure = BackpressureStats()
     let logger: Logger
     private let authenticator: JWTAuthenticator?
 
@@ -21,6 +23,8 @@ public final class HeraldGateway: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.authenticator = try await JWTAuthenticator.make(configuration.auth)
+        var socketIO = socketIO
+        configuration.applyOrigins(to: &socketIO.engine)
         self.io = SocketIOServer(configuration: socketIO)
         for name in configuration.namespaces {
             installHandlers(on: io.of(name))

@@ -18,6 +18,7 @@ public struct DirectPublisher: HeraldPublisher {
     public init(gateway: HeraldGateway) { self.gateway = gateway }
 
     public func publish(_ messages: [HeraldMessage], bodies: [ByteBuffer]) async throws {
+        try gateway.checkBacklog()
         for message in messages { try gateway.deliver(message) }
     }
 }
@@ -63,6 +64,10 @@ extension HeraldGateway {
             }
             do {
                 try await publisher.publish(messages, bodies: bodies)
+            } catch let error as HeraldOverloadedError {
+                var response = Response.json(status: .serviceUnavailable, ["error": .string(error.description)])
+                response.headers[.retryAfter] = "1"
+                return response
             } catch {
                 logger.error("publishing failed: \(error)")
                 return .json(status: .serviceUnavailable, ["error": .string("the message could not be queued: \(error)")])

@@ -6,7 +6,8 @@ extension HeraldGateway {
     /// The consumer's handler: decodes a queue message (envelope, or raw body routed by its
     /// attributes) and hands it to the broadcast path. A message that cannot be routed is
     /// rejected with the reason, so it goes to the dead-letter queue or is logged and counted.
-    public func handOff(_ message: QueueMessage) -> HandOffResult {
+    public func handOff(_ message: QueueMessage) async -> HandOffResult {
+        await waitForBacklog()
         let decoded: HeraldMessage
         do {
             decoded = try HeraldMessage.decode(body: message.body, attributes: message.messageAttributes, defaultEvent: configuration.defaultEvent)

@@ -203,7 +203,7 @@ struct ServePlan {
             var ordered = consumer
             ordered.pollers = 1
             let source = EmbeddedMessageSource(queue: queue, ordered: true)
-            services.append(.init(service: QueueConsumer(source: source, configuration: ordered, logger: logger) { gateway.handOff($0) }))
+            services.append(.init(service: QueueConsumer(source: source, configuration: ordered, logger: logger) { await gateway.handOff($0) }))
             readiness["queue"] = {
                 do {
                     let counts = try await queue.counts()
@@ -213,7 +213,7 @@ struct ServePlan {
                 }
             }
         case .sqs(let client, let queueURL):
-            services.append(.init(service: QueueConsumer(source: SQSMessageSource(client: client, queueURL: queueURL), configuration: consumer, logger: logger) { gateway.handOff($0) }))
+            services.append(.init(service: QueueConsumer(source: SQSMessageSource(client: client, queueURL: queueURL), configuration: consumer, logger: logger) { await gateway.handOff($0) }))
             readiness["queue"] = {
                 do {
                     _ = try await client.getQueueAttributes(queueURL: queueURL, names: [.approximateNumberOfMessages])
