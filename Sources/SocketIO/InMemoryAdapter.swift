@@ -111,10 +111,4 @@ public final class InMemoryAdapter: SocketIOAdapter {
     public func disconnectSockets(_ options: SocketIOBroadcastOptions, close: Bool) {
         for socket in selectedSockets(options) { socket.disconnect(close: close) }
     }
-
-    public func serverSideEmit(_ event: String, arguments: [SocketIOValue]) {}
-
-    public func persistSession(_ session: SocketIOSessionSnapshot) {}
-
-    public func restoreSession(privateID: String, offset: String) async throws -> SocketIOSessionSnapshot? { nil }
 }

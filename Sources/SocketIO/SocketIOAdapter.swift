@@ -9,8 +9,6 @@ public struct SocketIOBroadcastOptions: Sendable, Hashable {
     public var except: Set<String> = []
     /// The packet may be dropped for clients that are not ready for it.
     public var isVolatile = false
-    /// Only this server's sockets, even in a cluster.
-    public var isLocal = false
     /// How long a broadcast with acknowledgement waits for the answers.
     public var timeout: Duration?
 
@@ -55,29 +53,6 @@ public struct SocketIORemoteSocket: Sendable {
     public let local: SocketIOSocket?
 }
 
-/// The state a reconnecting client can get back (connection state recovery).
-public struct SocketIOSessionSnapshot: Sendable {
-    /// The socket id the client had.
-    public let socketID: String
-    /// The private session id the client presents to recover.
-    public let privateID: String
-    /// The rooms the socket was in.
-    public let rooms: Set<String>
-    /// The socket's application data.
-    public let data: SocketIOValue
-    /// Packets the client missed while away.
-    public let missedPackets: [SocketIOOutboundPacket]
-
-    /// Creates a snapshot.
-    public init(socketID: String, privateID: String, rooms: Set<String>, data: SocketIOValue, missedPackets: [SocketIOOutboundPacket]) {
-        self.socketID = socketID
-        self.privateID = privateID
-        self.rooms = rooms
-        self.data = data
-        self.missedPackets = missedPackets
-    }
-}
-
 /// Keeps a namespace's rooms and carries its broadcasts: in memory for one server, or across a
 /// cluster (for example over PostgreSQL).
 ///
@@ -115,10 +90,4 @@ public protocol SocketIOAdapter: Sendable {
     func delSockets(_ options: SocketIOBroadcastOptions, rooms: Set<String>)
     /// Disconnects the selected sockets; `close` also closes their connections.
     func disconnectSockets(_ options: SocketIOBroadcastOptions, close: Bool)
-    /// Emits an event to the other servers of the cluster (nothing on a single server).
-    func serverSideEmit(_ event: String, arguments: [SocketIOValue])
-    /// Keeps a disconnected socket's state for connection state recovery.
-    func persistSession(_ session: SocketIOSessionSnapshot)
-    /// Gives back a session for a reconnecting client, with the packets it missed since `offset`.
-    func restoreSession(privateID: String, offset: String) async throws -> SocketIOSessionSnapshot?
 }

@@ -44,13 +44,6 @@ public struct SocketIOBroadcastOperator: Sendable {
         return copy
     }
 
-    /// Only this server's sockets, even in a cluster.
-    public var local: Self {
-        var copy = self
-        copy.options.isLocal = true
-        return copy
-    }
-
     /// Sets how long ``emitWithAck(_:_:)`` waits for the answers.
     public func timeout(_ timeout: Duration) -> Self {
         var copy = self

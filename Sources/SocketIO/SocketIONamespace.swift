@@ -76,8 +76,6 @@ public final class SocketIONamespace: Sendable {
     public func except(_ rooms: String...) -> SocketIOBroadcastOperator { all.except(rooms) }
     /// Allows the packet to be dropped for clients that are not ready.
     public var volatile: SocketIOBroadcastOperator { all.volatile }
-    /// Only this server's sockets.
-    public var local: SocketIOBroadcastOperator { all.local }
     /// Sets how long ``SocketIOBroadcastOperator/emitWithAck(_:_:)`` waits.
     public func timeout(_ timeout: Duration) -> SocketIOBroadcastOperator { all.timeout(timeout) }
 
