@@ -68,9 +68,6 @@ final class UpstreamForwarder: Sendable {
         self.metrics = UpstreamMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
     }
 
-    /// Forwards running now.
-    var forwardsInFlight: Int { inFlight.load(ordering: .relaxed) }
-
     /// Starts forwarding `event` and returns at once; refuses it when the bound is reached.
     func submit(_ event: SocketIOEvent) {
         let limit = max(1, configuration.maxInFlight)
