@@ -17,6 +17,8 @@ public final class HeraldGateway: Sendable {
     public let backpressure = BackpressureStats()
     let logger: Logger
     private let authenticator: JWTAuthenticator?
+    /// Forwards client events upstream, with one bound for every namespace.
+    let upstream: UpstreamForwarder?
 
     /// Creates the gateway; loads the token verification keys.
     public init(configuration: HeraldConfiguration, socketIO: SocketIOConfiguration = .init(), logger: Logger = Logger(label: "herald")) async throws {
@@ -26,6 +28,7 @@ public final class HeraldGateway: Sendable {
         var socketIO = socketIO
         configuration.applyOrigins(to: &socketIO.engine)
         self.io = SocketIOServer(configuration: socketIO)
+        self.upstream = configuration.upstream.map { UpstreamForwarder(configuration: $0, logger: logger) }
         for name in configuration.namespaces {
             installHandlers(on: io.of(name))
         }
@@ -47,7 +50,7 @@ public final class HeraldGateway: Sendable {
             }
         }
         let stats = self.stats
-        let upstream = configuration.upstream.map { UpstreamForwarder(configuration: $0, logger: logger) }
+        let upstream = self.upstream
         namespace.onConnection { socket in
             if let rooms = socket.data["rooms"]?.arrayValue {
                 socket.join(rooms.compactMap(\.stringValue))
@@ -55,7 +58,7 @@ public final class HeraldGateway: Sendable {
             stats.clientConnected()
             socket.onAny { event in
                 stats.eventReceived()
-                if let upstream, upstream.configuration.forwards(event.name) { await upstream.forward(event) }
+                if let upstream, upstream.configuration.forwards(event.name) { upstream.submit(event) }
             }
             socket.onDisconnect { _, _ in stats.clientDisconnected() }
         }

@@ -1,9 +1,12 @@
 import AsyncHTTPClient
 import Foundation
+public import HeraldQueue
 import Logging
+public import Metrics
 import NIOCore
 public import SQS
 import SocketIO
+import Synchronization
 
 /// Where client events go upstream: an HTTP webhook (whose JSON answer becomes the client's
 /// acknowledgement) and/or an SQS queue.
@@ -14,8 +17,18 @@ public struct HeraldUpstreamConfiguration: Sendable {
     public var webhookURL: String?
     /// The queue receiving a message per event, and the client that sends to it.
     public var queue: (client: SQSClient, url: String)?
-    /// How long the webhook may take to answer.
+    /// How long the webhook may take to answer, per attempt.
     public var timeout: Duration = .seconds(10)
+    /// The most events being forwarded at once, for all sockets together; past it an event is
+    /// refused (its acknowledgement is `{"error": …}`) and counted in `herald_upstream_refused_total`.
+    public var maxInFlight = 64
+    /// How many times a forward is tried when the webhook cannot be reached or answers 5xx, or the
+    /// queue send fails in a way worth retrying (1 tries once).
+    public var maxAttempts = 3
+    /// The wait between attempts: exponential, with jitter.
+    public var retryBackoff = Backoff(base: .milliseconds(100), max: .seconds(2))
+    /// Where the `herald_upstream_*` metrics go; `nil` for the process-wide `MetricsSystem.factory`.
+    public var metricsFactory: (any MetricsFactory)?
 
     /// Forwards `events` to a webhook and/or a queue.
     public init(events: Set<String>, webhookURL: String? = nil, queue: (client: SQSClient, url: String)? = nil) {
@@ -27,34 +40,62 @@ public struct HeraldUpstreamConfiguration: Sendable {
     func forwards(_ event: String) -> Bool { events.contains("*") || events.contains(event) }
 }
 
-/// Forwards client events upstream.
+/// Forwards client events upstream, outside the order of the socket that sent them.
 ///
 /// The body (webhook POST and queue message alike) is
-/// `{"socket": id, "namespace": "/", "event": name, "args": [...], "claims": {...}}`. When the
-/// client asked for an acknowledgement, the webhook's JSON answer is sent back as its single
-/// argument (`{"error": ...}` when the webhook failed); with only a queue, the acknowledgement is
-/// `{"queued": true}` once the message is sent.
-struct UpstreamForwarder: Sendable {
+/// `{"socket": id, "namespace": "/", "event": name, "args": [...], "claims": {...}}`. A binary
+/// argument (or binary value nested in one) is sent as `{"_binary": "<standard base64 with padding>"}`.
+/// When the client asked for an acknowledgement, the webhook's JSON answer is sent back as its
+/// single argument (`{"error": ...}` when the webhook failed); with only a queue, the
+/// acknowledgement is `{"queued": true}` once the message is sent.
+///
+/// Each event is forwarded on a task of its own, so a slow webhook does not hold up the socket's
+/// later events; the webhook may therefore receive one socket's events out of order. At most
+/// ``HeraldUpstreamConfiguration/maxInFlight`` forwards run at once; past it the event is refused
+/// with an error acknowledgement. A webhook that cannot be reached or answers 5xx, and a queue send
+/// that fails retryably, is tried up to ``HeraldUpstreamConfiguration/maxAttempts`` times with
+/// jittered exponential backoff; a webhook that does not answer within the timeout is not tried
+/// again (it may have acted on the event).
+final class UpstreamForwarder: Sendable {
     let configuration: HeraldUpstreamConfiguration
-    let logger: Logger
+    private let logger: Logger
+    private let metrics: UpstreamMetrics
+    private let inFlight = Atomic<Int>(0)
 
-    func forward(_ event: SocketIOEvent) async {
+    init(configuration: HeraldUpstreamConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.metrics = UpstreamMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
+    }
+
+    /// Starts forwarding `event` and returns at once; refuses it when the bound is reached.
+    func submit(_ event: SocketIOEvent) {
+        let limit = max(1, configuration.maxInFlight)
+        let running = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
+        guard running <= limit else {
+            inFlight.wrappingSubtract(1, ordering: .relaxed)
+            metrics.refused.increment()
+            logger.warning("refused to forward '\(event.name)': \(limit) forwards are in flight (upstream max in flight)")
+            event.ack?.send([["error": "the server is forwarding too many events; retry later"]])
+            return
+        }
+        Task {
+            defer { inFlight.wrappingSubtract(1, ordering: .relaxed) }
+            await forward(event)
+        }
+    }
+
+    private func forward(_ event: SocketIOEvent) async {
         let body: SocketIOValue = [
             "socket": .string(event.socket.id),
             "namespace": .string(event.socket.namespace.name),
             "event": .string(event.name),
-            "args": .array(event.arguments),
+            "args": .array(event.arguments.map(\.upstreamForm)),
             "claims": event.socket.data["claims"] ?? .object([:]),
         ]
         var answer: SocketIOValue?
         if let (client, url) = configuration.queue {
-            do {
-                _ = try await client.sendMessage(queueURL: url, body: String(buffer: body.jsonBytes))
-                answer = ["queued": true]
-            } catch {
-                logger.error("forwarding '\(event.name)' to the upstream queue failed: \(error)")
-                answer = ["error": .string("the event could not be queued")]
-            }
+            answer = await send(body, to: client, url: url, event: event.name)
         }
         if let url = configuration.webhookURL {
             answer = await post(body, to: url, event: event.name)
@@ -62,23 +103,88 @@ struct UpstreamForwarder: Sendable {
         if let ack = event.ack, let answer { ack(answer) }
     }
 
+    /// One attempt's outcome.
+    private enum Attempt {
+        case answered(SocketIOValue)
+        case retryable(SocketIOValue, String)
+        case failed(SocketIOValue, String)
+    }
+
+    /// Runs `attempt` until it answers, fails for good, or the attempts are used up.
+    private func withRetries(target: UpstreamMetrics.Target, event: String, _ attempt: () async -> Attempt) async -> SocketIOValue {
+        metrics.forwards(target).increment()
+        let attempts = max(1, configuration.maxAttempts)
+        var number = 1
+        while true {
+            switch await attempt() {
+            case .answered(let answer):
+                return answer
+            case .failed(let answer, let why):
+                metrics.failures(target).increment()
+                logger.warning("forwarding '\(event)' to the upstream \(target.rawValue) failed: \(why)")
+                return answer
+            case .retryable(let answer, let why):
+                guard number < attempts else {
+                    metrics.failures(target).increment()
+                    logger.warning("forwarding '\(event)' to the upstream \(target.rawValue) failed after \(attempts) attempts: \(why)")
+                    return answer
+                }
+                metrics.retries(target).increment()
+                logger.debug("forwarding '\(event)' to the upstream \(target.rawValue) failed (\(why)); retrying")
+                try? await Task.sleep(for: configuration.retryBackoff.jitteredDelay(attempt: number))
+                number += 1
+            }
+        }
+    }
+
+    private func send(_ body: SocketIOValue, to client: SQSClient, url: String, event: String) async -> SocketIOValue {
+        let text = String(buffer: body.jsonBytes)
+        return await withRetries(target: .queue, event: event) {
+            do {
+                _ = try await client.sendMessage(queueURL: url, body: text)
+                return .answered(["queued": true])
+            } catch let error as SQSError where error.isRetryable {
+                return .retryable(["error": "the event could not be queued"], "\(error)")
+            } catch {
+                return .failed(["error": "the event could not be queued"], "\(error)")
+            }
+        }
+    }
+
     private func post(_ body: SocketIOValue, to url: String, event: String) async -> SocketIOValue {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
         request.body = .bytes(body.jsonBytes)
-        do {
-            let response = try await HTTPClient.shared.execute(request, timeout: TimeAmount(configuration.timeout))
-            let bytes = try await response.body.collect(upTo: 1 << 20)
-            guard (200..<300).contains(response.status.code) else {
-                logger.warning("webhook answered \(response.status.code) to '\(event)'")
-                return ["error": .string("the webhook answered \(response.status.code)")]
+        return await withRetries(target: .webhook, event: event) {
+            let response: HTTPClientResponse
+            do {
+                response = try await HTTPClient.shared.execute(request, timeout: TimeAmount(configuration.timeout))
+            } catch let error as HTTPClientError where error == .deadlineExceeded {
+                return .failed(["error": "the webhook did not answer in time"], "\(error)")
+            } catch {
+                return .retryable(["error": "the webhook could not be reached"], "\(error)")
             }
-            if bytes.readableBytes == 0 { return .null }
-            return try SocketIOValue(json: bytes)
-        } catch {
-            logger.warning("webhook call for '\(event)' failed: \(error)")
-            return ["error": .string("the webhook could not be reached")]
+            let status = Int(response.status.code)
+            let bytes: ByteBuffer
+            do {
+                bytes = try await response.body.collect(upTo: 1 << 20)
+            } catch {
+                return .failed(["error": "the webhook's answer could not be read"], "reading the answer: \(error)")
+            }
+            switch status {
+            case 200..<300:
+                if bytes.readableBytes == 0 { return .answered(.null) }
+                do {
+                    return .answered(try SocketIOValue(json: bytes))
+                } catch {
+                    return .failed(["error": "the webhook's answer is not JSON"], "the answer is not JSON: \(error)")
+                }
+            case 500...:
+                return .retryable(["error": .string("the webhook answered \(status)")], "answered \(status)")
+            default:
+                return .failed(["error": .string("the webhook answered \(status)")], "answered \(status)")
+            }
         }
     }
 }

@@ -33,6 +33,8 @@ final class ConsumerRuntime: Sendable {
         limiter = InFlightLimiter(limit: configuration.maxInFlight)
         tracker = InFlightTracker { [gauge = metrics.inFlight] count in gauge.record(count) }
         duplicates = DuplicateFilter(window: configuration.duplicateWindow)
-        batcher = DeleteBatcher(source: source, configuration: configuration, metrics: metrics, logger: logger)
+        batcher = DeleteBatcher(source: source, configuration: configuration, metrics: metrics, logger: logger) {
+            [tracker] receipt in tracker.hasOtherReceipt(of: receipt)
+        }
     }
 }

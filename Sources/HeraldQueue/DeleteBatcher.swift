@@ -11,6 +11,7 @@ final class DeleteBatcher: Sendable {
         var pending: [QueueReceipt] = []
         var oldest: ContinuousClock.Instant?
         var closed = false
+        var ledger = DeleteLedger()
     }
 
     private let source: any MessageSource
@@ -20,12 +21,19 @@ final class DeleteBatcher: Sendable {
     private let attempts: Int
     private let metrics: QueueMetrics
     private let logger: Logger
+    private let isReceivedElsewhere: @Sendable (QueueReceipt) -> Bool
     private let state = Mutex(State())
     private let batches: AsyncStream<[QueueReceipt]>
     private let batchContinuation: AsyncStream<[QueueReceipt]>.Continuation
 
-    init(source: any MessageSource, configuration: QueueConsumerConfiguration, metrics: QueueMetrics, logger: Logger) {
+    /// - Parameter isReceivedElsewhere: Whether another receipt of the receipt's message is received
+    ///   and still being handled, to tell a refused delete of a duplicate from a real failure.
+    init(
+        source: any MessageSource, configuration: QueueConsumerConfiguration, metrics: QueueMetrics, logger: Logger,
+        isReceivedElsewhere: @escaping @Sendable (QueueReceipt) -> Bool = { _ in false }
+    ) {
         self.source = source
+        self.isReceivedElsewhere = isReceivedElsewhere
         self.batchSize = max(1, min(configuration.deleteBatchSize, source.maxAcknowledgeBatchSize))
         self.maxWait = configuration.deleteMaxWait
         self.concurrency = max(1, configuration.deleteConcurrency)
@@ -39,6 +47,7 @@ final class DeleteBatcher: Sendable {
     /// logged and counted, and the queue delivers the message again.
     func enqueue(_ receipt: QueueReceipt) {
         let batch = state.withLock { state -> [QueueReceipt]? in
+            state.ledger.enqueued(receipt)
             if state.closed { return [] }
             if state.pending.isEmpty { state.oldest = .now }
             state.pending.append(receipt)
@@ -114,6 +123,7 @@ final class DeleteBatcher: Sendable {
             do {
                 let failures = try await source.acknowledge(remaining)
                 metrics.deleted.increment(by: Int64(remaining.count - failures.count))
+                recordDeleted(remaining, except: failures)
                 let permanent = failures.filter { !$0.isRetryable }
                 report(permanent)
                 let retryable = failures.filter(\.isRetryable)
@@ -136,14 +146,35 @@ final class DeleteBatcher: Sendable {
         if !remaining.isEmpty { report(lastFailures) }
     }
 
+    private func recordDeleted(_ receipts: [QueueReceipt], except failures: [AcknowledgeFailure]) {
+        let failed = Set(failures.map(\.receipt))
+        state.withLock { state in
+            for receipt in receipts where !failed.contains(receipt) { state.ledger.deleted(receipt) }
+        }
+    }
+
+    /// Counts and logs deletes that failed for good, apart from refusals of a duplicate's receipt.
     private func report(_ failures: [AcknowledgeFailure]) {
         guard !failures.isEmpty else { return }
-        metrics.deleteFailures.increment(by: Int64(failures.count))
-        for failure in failures {
-            logger.error(
-                "Could not delete a handed-off message; the queue will deliver it again",
-                metadata: ["message_id": "\(failure.receipt.messageID)", "error": "\(failure)"]
-            )
+        let elsewhere = failures.map { isReceivedElsewhere($0.receipt) }
+        let meanings = state.withLock { state in
+            zip(failures, elsewhere).map { state.ledger.failed($0.receipt, receivedElsewhere: $1) }
+        }
+        for (failure, meaning) in zip(failures, meanings) {
+            switch meaning {
+            case .duplicateRefusal:
+                metrics.duplicateDeleteRefusals.increment()
+                logger.debug(
+                    "A delete was refused for a message deleted through another receipt",
+                    metadata: ["message_id": "\(failure.receipt.messageID)", "error": "\(failure)"]
+                )
+            case .failure:
+                metrics.deleteFailures.increment()
+                logger.error(
+                    "Could not delete a handed-off message; the queue will deliver it again",
+                    metadata: ["message_id": "\(failure.receipt.messageID)", "error": "\(failure)"]
+                )
+            }
         }
     }
 }

@@ -76,7 +76,7 @@ public final class EmbeddedQueue: Sendable {
         self.connection = connection
         self.logger = logger
         deadLetterCounter = Counter(
-            label: "herald_queue_dead_letter_moves", dimensions: [("queue", (path as NSString).lastPathComponent)], factory: factory
+            label: "herald_queue_dead_letter_moves_total", dimensions: [("queue", (path as NSString).lastPathComponent)], factory: factory
         )
     }
 
@@ -86,7 +86,7 @@ public final class EmbeddedQueue: Sendable {
     ///   - path: The database file; `-wal` and `-shm` files appear beside it.
     ///   - configuration: Visibility and dead-letter settings.
     ///   - logger: Where the queue logs dead-lettered messages.
-    ///   - metricsFactory: Where `herald_queue_dead_letter_moves` (messages moved to the dead-letter table) goes; `nil` for `MetricsSystem.factory`.
+    ///   - metricsFactory: Where `herald_queue_dead_letter_moves_total` (messages moved to the dead-letter table) goes; `nil` for `MetricsSystem.factory`.
     public static func open(
         path: String,
         configuration: Configuration = .init(),

@@ -45,4 +45,11 @@ final class InFlightTracker: Sendable {
     }
 
     var count: Int { entries.withLock { $0.count } }
+
+    /// Whether another receipt of `receipt`'s message is tracked (the message was received twice).
+    func hasOtherReceipt(of receipt: QueueReceipt) -> Bool {
+        entries.withLock { entries in
+            entries.keys.contains { $0.messageID == receipt.messageID && $0 != receipt }
+        }
+    }
 }

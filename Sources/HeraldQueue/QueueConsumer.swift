@@ -13,7 +13,7 @@ public import ServiceLifecycle
 /// - ``HandOffResult/retryLater``: made visible again after a backoff that grows with its receive count.
 /// - ``HandOffResult/reject(reason:)``: with a dead-letter policy, made visible at once so that the
 ///   queue moves it to its dead-letter queue after `maxReceiveCount` receives; otherwise logged at
-///   error level with its ID and reason, counted (`herald_queue_discarded`) and deleted.
+///   error level with its ID and reason, counted (`herald_queue_discarded_total`) and deleted.
 ///
 /// Messages in flight longer than ``QueueConsumerConfiguration/heartbeatThreshold`` are kept
 /// invisible. On a FIFO queue, the messages of one group are handled one after the other, in order,

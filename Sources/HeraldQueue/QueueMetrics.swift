@@ -1,7 +1,8 @@
 import Foundation
 import Metrics
 
-/// The consumer's metrics, all named `herald_queue_…` with a `queue` dimension.
+/// The consumer's metrics, all named `herald_queue_…` with a `queue` dimension, after the
+/// Prometheus conventions: counters end in `_total`, the hand-off latency is a histogram in seconds.
 struct QueueMetrics: Sendable {
     /// Messages received.
     let received: Counter
@@ -11,6 +12,9 @@ struct QueueMetrics: Sendable {
     let deleted: Counter
     /// Deletes that failed for good (the message will be delivered again).
     let deleteFailures: Counter
+    /// Refused deletes of a receipt whose message was deleted, or is being deleted, through another
+    /// receipt (a copy received twice): not a failure, the message is gone either way.
+    let duplicateDeleteRefusals: Counter
     /// Messages given back with a backoff (`retryLater`).
     let retried: Counter
     /// Messages the handler rejected.
@@ -33,12 +37,13 @@ struct QueueMetrics: Sendable {
     init(queue: String, factory: any MetricsFactory) {
         let dimensions = [("queue", queue)]
         func counter(_ name: String) -> Counter {
-            Counter(label: "herald_queue_\(name)", dimensions: dimensions, factory: factory)
+            Counter(label: "herald_queue_\(name)_total", dimensions: dimensions, factory: factory)
         }
         received = counter("received")
         handedOff = counter("handed_off")
         deleted = counter("deleted")
         deleteFailures = counter("delete_failures")
+        duplicateDeleteRefusals = counter("duplicate_delete_refusals")
         retried = counter("retried")
         rejected = counter("rejected")
         deadLettered = counter("dead_lettered")
@@ -47,7 +52,7 @@ struct QueueMetrics: Sendable {
         receiveErrors = counter("receive_errors")
         visibilityErrors = counter("visibility_errors")
         inFlight = Gauge(label: "herald_queue_in_flight", dimensions: dimensions, factory: factory)
-        handOffLatency = Metrics.Timer(label: "herald_queue_handoff_latency", dimensions: dimensions, factory: factory)
+        handOffLatency = Metrics.Timer(label: "herald_queue_handoff_latency_seconds", dimensions: dimensions, factory: factory)
     }
 
     /// Records the latency from `sent` to now.

@@ -72,7 +72,7 @@ struct EmbeddedQueueTests {
         #expect(try await queue.receive(maxMessages: 1).isEmpty)
         #expect(try await queue.deadLetterIDs() == [id])
         #expect(try await queue.counts() == .init(visible: 0, invisible: 0, deadLettered: 1))
-        #expect(metrics.total("herald_queue_dead_letter_moves") == 1)
+        #expect(metrics.total("herald_queue_dead_letter_moves_total") == 1)
         try await queue.close()
     }
 
@@ -152,7 +152,7 @@ struct EmbeddedQueueTests {
             return .handedOff
         }
         let running = RunningConsumer.start(consumer)
-        let done = await eventually(timeout: .seconds(60)) { metrics.total("herald_queue_deleted") >= Int64(total) }
+        let done = await eventually(timeout: .seconds(60)) { metrics.total("herald_queue_deleted_total") >= Int64(total) }
         try await running.stop()
 
         #expect(done)
@@ -177,7 +177,7 @@ struct EmbeddedQueueTests {
         try await running.stop()
         #expect(moved)
         #expect(try await queue.deadLetterIDs() == [id])
-        #expect(metrics.total("herald_queue_dead_lettered") == 2)
+        #expect(metrics.total("herald_queue_dead_lettered_total") == 2)
         try await queue.close()
     }
 }

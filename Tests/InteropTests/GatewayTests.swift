@@ -49,6 +49,22 @@ func token(secret: String, sub: String? = nil, rooms: [String]? = nil, expiresIn
     return try await keys.sign(claims)
 }
 
+/// Waits until each room of `namespace` has exactly its expected members: the gateway's connection
+/// handler joins a client's rooms on its own task, after the client counts as connected, and a
+/// message published to a room before that would miss the client.
+func waitForRooms(_ gateway: HeraldGateway, namespace: String = "/", _ expected: [String: Int]) async throws {
+    try await eventually {
+        let sizes = Dictionary(gateway.io.of(namespace).adapter.roomSizes().map { ($0.name, $0.size) }, uniquingKeysWith: +)
+        return expected.allSatisfy { sizes[$0.key] == $0.value }
+    }
+}
+
+/// Waits until a broadcast to everyone in `namespace` reaches `count` clients: it goes to the
+/// namespace's local sockets, which the connection handler has seen once it counted the client.
+func waitForClients(_ gateway: HeraldGateway, namespace: String = "/", _ count: Int) async throws {
+    try await eventually { gateway.io.of(namespace).localSockets.count == count && gateway.stats.connectedClients == count }
+}
+
 @Suite("The gateway with real clients", .serialized, .enabled(if: testPython != nil, "run through scripts/test, which installs python-socketio"))
 struct GatewayTests {
     @Test("a published event reaches a python-socketio client with exactly the published data")
@@ -57,7 +73,7 @@ struct GatewayTests {
         configuration.apiKey = "k3y"
         try await withGateway(configuration) { gateway, port in
             let listener = try PythonProcess(script: "listen.py", arguments: ["http://127.0.0.1:\(port)", "--event", "item_added", "--count", "2"])
-            try await eventually { gateway.stats.connectedClients == 1 }
+            try await waitForClients(gateway, 1)
             let data = #"{"id":42,"name":"ünïcode ✓","tags":["a","b"],"price":12.5,"nested":{"ok":true,"none":null}}"#
             #expect(try await request(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":\#(data)}"#, key: "k3y").0 == 202)
             #expect(try await request(.POST, port: port, path: "/api/emit/batch", body: #"[{"event":"item_added","args":[1,"two"]}]"#, key: "k3y").0 == 202)
@@ -102,7 +118,8 @@ struct GatewayTests {
                 ("bob", try PythonProcess(script: "listen.py", arguments: [url, "--token", bob, "--count", "3", "--timeout", "4"])),
                 ("orders", try PythonProcess(script: "listen.py", arguments: [url, "--token", bob, "--namespace", "/orders", "--count", "1", "--timeout", "4"])),
             ]
-            try await eventually { gateway.io.of("/").localSockets.count == 2 && gateway.io.of("/orders").localSockets.count == 1 }
+            try await waitForRooms(gateway, ["user:alice": 1, "team-red": 1, "user:bob": 1])
+            try await waitForRooms(gateway, namespace: "/orders", ["user:bob": 1])
             for envelope in [
                 #"{"event":"item_added","data":"to user:alice","to":"user:alice"}"#,
                 #"{"event":"item_added","data":"to team-red","to":["team-red"]}"#,
@@ -147,7 +164,7 @@ struct GatewayTests {
     func operations() async throws {
         try await withGateway(HeraldConfiguration()) { gateway, port in
             let listener = try PythonProcess(script: "listen.py", arguments: ["http://127.0.0.1:\(port)", "--count", "1"])
-            try await eventually { gateway.stats.connectedClients == 1 }
+            try await waitForClients(gateway, 1)
             #expect(try await request(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":1}"#).0 == 202)
             _ = try await listener.result()
             try await eventually { gateway.stats.connectedClients == 0 }
@@ -277,7 +294,7 @@ extension GatewayTests {
                 let url = "http://127.0.0.1:\(port)"
                 let good = try await es256Token(key, kid: kid, sub: "dave")
                 let accepted = try PythonProcess(script: "listen.py", arguments: [url, "--token", good, "--count", "1", "--timeout", "5"])
-                try await eventually { gateway.io.of("/").localSockets.count == 1 }
+                try await waitForRooms(gateway, ["user:dave": 1])
                 #expect(try await request(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":"for dave","to":"user:dave"}"#).0 == 202)
                 let result = try await accepted.result()
                 #expect(result["connected"] as? Bool == true, "\(auth)")

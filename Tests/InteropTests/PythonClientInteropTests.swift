@@ -20,8 +20,9 @@ final class ServerObservations: Sendable {
 /// The server every interop scenario talks to.
 func configureInteropServer(_ io: SocketIOServer, observations: ServerObservations) {
     io.onConnection { socket in
-        socket.emit("auth", socket.handshake.auth)
+        // Join first: the client takes "auth" as the sign that it is in its room.
         if let room = socket.handshake.auth["room"]?.stringValue { socket.join(room) }
+        socket.emit("auth", socket.handshake.auth)
         socket.on("echo") { event in
             observations.record("echo", event.arguments.description)
             socket.emit("echo-back", arguments: event.arguments)

@@ -136,11 +136,11 @@ def test_messages_from_sqs_reach_clients_with_exactly_their_data(sqs):
         assert orders.wait(1) == [["order_placed", {"order": 9}]]
 
         deadline = time.time() + 15
-        while time.time() < deadline and "herald_queue_discarded" not in herald.get("/metrics"):
+        while time.time() < deadline and "herald_queue_discarded_total" not in herald.get("/metrics"):
             time.sleep(0.2)
         metrics = herald.get("/metrics")
-        assert re.search(r'herald_queue_discarded\{[^}]*\} 1', metrics), metrics
-        assert re.search(r'herald_queue_handed_off\{[^}]*\} 4', metrics), metrics
+        assert re.search(r'herald_queue_discarded_total\{[^}]*\} 1', metrics), metrics
+        assert re.search(r'herald_queue_handed_off_total\{[^}]*\} 4', metrics), metrics
         assert "events_out_total 4.0" in metrics
         deadline = time.time() + 10  # deletes leave in batches, within about a second
         while True:
