@@ -79,15 +79,15 @@ struct OperationsTests {
         }
     }
 
-    @Test("a client whose token expires while connected receives connect_error 'token expired' at exp and stops receiving")
-    func expiringTokenDisconnects() async throws {
+    @Test("a client whose token expires while connected receives connect_error 'token expired' at exp and stops receiving", arguments: ["websocket", "polling"])
+    func expiringTokenDisconnects(transport: String) async throws {
         var configuration = HeraldConfiguration()
         configuration.auth = .hs256(secret: secret)
         try await withGateway(configuration) { gateway, port in
             let expiresIn: TimeInterval = 2
             let jwt = try await token(secret: secret, sub: "erin", expiresIn: expiresIn)
             let exp = try #require((try await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256).verify(jwt, as: HeraldClaims.self)).exp?.value)
-            let client = try PythonProcess(script: "expiry.py", arguments: ["http://127.0.0.1:\(port)", "--token", jwt, "--timeout", "20"])
+            let client = try PythonProcess(script: "expiry.py", arguments: ["http://127.0.0.1:\(port)", "--token", jwt, "--transports", transport, "--timeout", "20"])
             try await waitForRoom(gateway, "user:erin")
             #expect(try await send(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":"before exp","to":"user:erin"}"#).status == 202)
             let result = try await client.result()
