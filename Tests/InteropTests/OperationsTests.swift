@@ -108,6 +108,29 @@ struct OperationsTests {
         }
     }
 
+    @Test("a client in two namespaces gets 'token expired' in each at exp, and the connection closes with the last")
+    func expiringTokenInTwoNamespaces() async throws {
+        var configuration = HeraldConfiguration()
+        configuration.namespaces = ["/", "/orders"]
+        configuration.auth = .hs256(secret: secret)
+        try await withGateway(configuration) { gateway, port in
+            let jwt = try await token(secret: secret, sub: "jill", expiresIn: 2)
+            let client = try PythonProcess(
+                script: "expiry.py", arguments: ["http://127.0.0.1:\(port)", "--token", jwt, "--namespaces", "/,/orders", "--timeout", "20"]
+            )
+            try await waitForRoom(gateway, "user:jill", namespace: "/orders")
+            try await waitForRoom(gateway, "user:jill")
+            #expect(try await send(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":"orders","namespace":"/orders"}"#).status == 202)
+            let result = try await client.result()
+            #expect((result["events"] as? [[String]]) == [["orders"]])
+            let errors = try #require(result["errors"] as? [String: [String: Any]], "\(result)")
+            #expect(errors.keys.sorted() == ["/", "/orders"])
+            #expect(errors.values.allSatisfy { $0["message"] as? String == "token expired" }, "\(errors)")
+            #expect(result["closed"] as? Bool == true, "the connection stayed open: \(result)")
+            try await eventually { gateway.io.of("/").localSockets.count == 0 && gateway.io.of("/orders").localSockets.count == 0 }
+        }
+    }
+
     @Test("with requireTokenExpiration a token without exp is refused, one with exp accepted")
     func requiredExpiration() async throws {
         var configuration = HeraldConfiguration()
