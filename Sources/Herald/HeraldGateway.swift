@@ -19,12 +19,14 @@ public final class HeraldGateway: Sendable {
     private let authenticator: JWTAuthenticator?
     /// Forwards client events upstream, with one bound for every namespace.
     let upstream: UpstreamForwarder?
+    private let expiry: TokenExpiry?
 
     /// Creates the gateway; loads the token verification keys.
     public init(configuration: HeraldConfiguration, socketIO: SocketIOConfiguration = .init(), logger: Logger = Logger(label: "herald")) async throws {
         self.configuration = configuration
         self.logger = logger
-        self.authenticator = try await JWTAuthenticator.make(configuration.auth)
+        self.authenticator = try await JWTAuthenticator.make(configuration.auth, requireExpiration: configuration.requireTokenExpiration)
+        self.expiry = authenticator == nil ? nil : TokenExpiry()
         var socketIO = socketIO
         configuration.applyOrigins(to: &socketIO.engine)
         self.io = SocketIOServer(configuration: socketIO)
@@ -51,6 +53,7 @@ public final class HeraldGateway: Sendable {
         }
         let stats = self.stats
         let upstream = self.upstream
+        let expiry = self.expiry
         namespace.onConnection { socket in
             if let rooms = socket.data["rooms"]?.arrayValue {
                 socket.join(rooms.compactMap(\.stringValue))
@@ -61,6 +64,9 @@ public final class HeraldGateway: Sendable {
                 if let upstream, upstream.configuration.forwards(event.name) { upstream.submit(event) }
             }
             socket.onDisconnect { _, _ in stats.clientDisconnected() }
+            if let expiry {
+                expiry.watch(socket, expiresAt: socket.data["claims"]?["exp"]?.numberValue.map { Date(timeIntervalSince1970: $0) })
+            }
         }
     }
 
@@ -73,8 +79,8 @@ public final class HeraldGateway: Sendable {
         }
         var target = io.of(message.namespace).all.to(message.rooms).except(message.exceptRooms)
         if message.isVolatile { target = target.volatile }
-        target.emit(message.event, jsonArguments: message.arguments)
-        stats.eventDelivered(message)
+        let recipients = target.emit(message.event, jsonArguments: message.arguments)
+        stats.messageBroadcast(message, recipients: recipients)
     }
 }
 
@@ -83,14 +89,16 @@ public final class GatewayStats: Sendable {
     private let connected = Atomic<Int>(0)
     private let connectionsTotal = Atomic<Int>(0)
     private let eventsIn = Atomic<Int>(0)
-    private let eventsOut = Atomic<Int>(0)
+    private let broadcasts = Atomic<Int>(0)
+    private let recipients = Atomic<Int>(0)
+    private let unheard = Atomic<Int>(0)
     private let recent = Mutex<[RecentEvent]>([])
     private let shuttingDown = Atomic<Bool>(false)
     private let lag = Mutex<Double?>(nil)
 
-    /// A delivered event, for the live page's feed.
+    /// A broadcast message, for the live page's feed.
     public struct RecentEvent: Sendable {
-        /// When it was delivered (seconds since 1970).
+        /// When it was broadcast (seconds since 1970).
         public let time: Double
         /// The event name.
         public let event: String
@@ -100,6 +108,8 @@ public final class GatewayStats: Sendable {
         public let rooms: [String]
         /// The start of its arguments, as JSON text.
         public let preview: String
+        /// How many local clients it was written to.
+        public let recipients: Int
     }
 
     /// Clients connected now.
@@ -108,8 +118,15 @@ public final class GatewayStats: Sendable {
     public var totalConnections: Int { connectionsTotal.load(ordering: .relaxed) }
     /// Events received from clients.
     public var eventsReceived: Int { eventsIn.load(ordering: .relaxed) }
-    /// Messages delivered to the broadcast path.
-    public var eventsDelivered: Int { eventsOut.load(ordering: .relaxed) }
+    /// Messages handed to the broadcast path, whether or not any client was there to get them.
+    public var messagesBroadcast: Int { broadcasts.load(ordering: .relaxed) }
+    /// The same figure as ``messagesBroadcast``, under the name it had before deliveries were
+    /// counted per recipient.
+    public var eventsDelivered: Int { messagesBroadcast }
+    /// Deliveries: each message counts once per local client it was written to.
+    public var deliveries: Int { recipients.load(ordering: .relaxed) }
+    /// Messages that reached no client: nobody connected was in their rooms (or nobody at all).
+    public var messagesWithoutRecipients: Int { unheard.load(ordering: .relaxed) }
     /// Whether the gateway is shutting down (then it is no longer ready).
     public var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
     /// How old the last consumed queue message was when it was handed off, in seconds.
@@ -121,7 +138,7 @@ public final class GatewayStats: Sendable {
     /// Records the age of a consumed queue message at hand-off.
     public func recordQueueLag(seconds: Double) { lag.withLock { $0 = seconds } }
 
-    /// The latest delivered events, newest last.
+    /// The latest broadcast messages, newest last.
     public var recentEvents: [RecentEvent] { recent.withLock { $0 } }
 
     func clientConnected() {
@@ -132,10 +149,15 @@ public final class GatewayStats: Sendable {
     func clientDisconnected() { connected.subtract(1, ordering: .relaxed) }
     func eventReceived() { eventsIn.add(1, ordering: .relaxed) }
 
-    func eventDelivered(_ message: HeraldMessage) {
-        eventsOut.add(1, ordering: .relaxed)
+    func messageBroadcast(_ message: HeraldMessage, recipients count: Int) {
+        broadcasts.add(1, ordering: .relaxed)
+        recipients.add(count, ordering: .relaxed)
+        if count == 0 { unheard.add(1, ordering: .relaxed) }
         let preview = String(buffer: message.arguments.getSlice(at: message.arguments.readerIndex, length: min(message.arguments.readableBytes, 120))!)
-        let event = RecentEvent(time: Date().timeIntervalSince1970, event: message.event, namespace: message.namespace, rooms: message.rooms, preview: preview)
+        let event = RecentEvent(
+            time: Date().timeIntervalSince1970, event: message.event, namespace: message.namespace, rooms: message.rooms, preview: preview,
+            recipients: count
+        )
         recent.withLock { recent in
             recent.append(event)
             if recent.count > 50 { recent.removeFirst(recent.count - 50) }

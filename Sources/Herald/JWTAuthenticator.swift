@@ -30,16 +30,25 @@ struct HeraldClaims: JWTPayload {
 }
 
 /// Verifies client tokens (HS256 secret, or RS256/ES256 public keys from PEM or JWKS).
+///
+/// The keys of a PEM file carry no key id that an issuer would send, so each one is kept in a
+/// collection of its own and a token is tried against each in turn: a token signed by any of
+/// them is accepted, with or without a `kid`. A JWKS file's keys are chosen by the token's
+/// `kid`, as JWKS intends.
 struct JWTAuthenticator: Sendable {
     /// Why a token was refused, in words a client developer understands.
     struct Refusal: Error, CustomStringConvertible {
         let description: String
     }
 
-    private let keys: JWTKeyCollection
+    /// The message a token without `exp` is refused with when expiry is required.
+    static let missingExpiration = "token has no exp claim: this gateway only accepts tokens that expire (jwt-require-exp)"
 
-    static func make(_ configuration: HeraldAuthConfiguration) async throws -> JWTAuthenticator? {
-        let keys = JWTKeyCollection()
+    private let candidates: [JWTKeyCollection]
+    private let requireExpiration: Bool
+
+    static func make(_ configuration: HeraldAuthConfiguration, requireExpiration: Bool = false) async throws -> JWTAuthenticator? {
+        var candidates: [JWTKeyCollection] = []
         switch configuration.kind {
         case .disabled:
             return nil
@@ -47,41 +56,56 @@ struct JWTAuthenticator: Sendable {
             guard secret.utf8.count >= 32 else {
                 throw Refusal(description: "jwt-secret: an HS256 secret must be at least 32 bytes (256 bits); this one has \(secret.utf8.count)")
             }
-            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+            candidates.append(await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256))
         case .publicKeysPEM(let path):
             let pem = try String(contentsOfFile: path, encoding: .utf8)
-            var added = 0
             for block in pemBlocks(pem) {
                 if let rsa = try? Insecure.RSA.PublicKey(pem: block) {
-                    await keys.add(rsa: rsa, digestAlgorithm: .sha256, kid: added == 0 ? nil : JWKIdentifier(string: "pem-\(added)"))
-                    added += 1
+                    candidates.append(await JWTKeyCollection().add(rsa: rsa, digestAlgorithm: .sha256))
                 } else if let ecdsa = try? ES256PublicKey(pem: block) {
-                    await keys.add(ecdsa: ecdsa, kid: added == 0 ? nil : JWKIdentifier(string: "pem-\(added)"))
-                    added += 1
+                    candidates.append(await JWTKeyCollection().add(ecdsa: ecdsa))
                 }
             }
-            guard added > 0 else { throw Refusal(description: "\(path) holds no RSA or P-256 public key in PEM form") }
+            guard !candidates.isEmpty else { throw Refusal(description: "\(path) holds no RSA or P-256 public key in PEM form") }
         case .jwks(let path):
-            try await keys.add(jwksJSON: String(contentsOfFile: path, encoding: .utf8))
+            candidates.append(try await JWTKeyCollection().add(jwksJSON: String(contentsOfFile: path, encoding: .utf8)))
         }
-        return JWTAuthenticator(keys: keys)
+        return JWTAuthenticator(candidates: candidates, requireExpiration: requireExpiration)
     }
 
-    /// Verifies a token and returns its claims.
+    /// Verifies a token and returns its claims. A token that only a signature check failed for
+    /// is refused as a bad signature; any other reason (expired, malformed) wins over that.
     func verify(_ token: String) async throws(Refusal) -> HeraldClaims {
-        do {
-            return try await keys.verify(token, as: HeraldClaims.self)
-        } catch let error as JWTError {
-            switch error.errorType {
-            case .claimVerificationFailure:
-                throw Refusal(description: error.reason?.contains("expired") == true || error.failedClaim is ExpirationClaim ? "token expired" : "token not valid: \(error.reason ?? "a claim failed")")
-            case .signatureVerificationFailed:
-                throw Refusal(description: "invalid token: bad signature")
-            default:
-                throw Refusal(description: "invalid token: \(error.reason ?? String(describing: error.errorType))")
+        var refusal: Refusal?
+        for keys in candidates {
+            do {
+                let claims = try await keys.verify(token, as: HeraldClaims.self)
+                guard claims.exp != nil || !requireExpiration else { throw Refusal(description: Self.missingExpiration) }
+                return claims
+            } catch let error as Refusal {
+                throw error
+            } catch {
+                let reason = Self.refusal(for: error)
+                if refusal == nil || !Self.isSignatureFailure(error) { refusal = reason }
+                if !Self.isSignatureFailure(error) { break }
             }
-        } catch {
-            throw Refusal(description: "invalid token: \(error)")
+        }
+        throw refusal ?? Refusal(description: "invalid token: no key to verify it with")
+    }
+
+    private static func isSignatureFailure(_ error: any Error) -> Bool {
+        (error as? JWTError)?.errorType == .signatureVerificationFailed
+    }
+
+    private static func refusal(for error: any Error) -> Refusal {
+        guard let error = error as? JWTError else { return Refusal(description: "invalid token: \(error)") }
+        switch error.errorType {
+        case .claimVerificationFailure:
+            return Refusal(description: error.reason?.contains("expired") == true || error.failedClaim is ExpirationClaim ? "token expired" : "token not valid: \(error.reason ?? "a claim failed")")
+        case .signatureVerificationFailed:
+            return Refusal(description: "invalid token: bad signature")
+        default:
+            return Refusal(description: "invalid token: \(error.reason ?? String(describing: error.errorType))")
         }
     }
 

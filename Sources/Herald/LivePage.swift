@@ -1,4 +1,8 @@
 /// The live page served at `/`: it polls `/api/stats` and updates its figures in place.
+///
+/// Its requests go to the page's own origin (built from `location.origin`, which never holds
+/// credentials, so a page opened as `http://user:key@host/` can still fetch), and carry the HTTP
+/// Basic credentials the browser stored when its user logged in to the page.
 enum LivePage {
     static let html = """
         <!doctype html>
@@ -22,26 +26,35 @@ enum LivePage {
         <h1>herald <span id="status">connecting…</span></h1>
         <div class="figures">
           <div class="figure">clients<b id="clients">–</b></div>
-          <div class="figure">events / s<b id="rate">–</b></div>
-          <div class="figure">delivered<b id="delivered">–</b></div>
+          <div class="figure">messages / s<b id="rate">–</b></div>
+          <div class="figure">messages<b id="messages">–</b></div>
+          <div class="figure">deliveries<b id="deliveries">–</b></div>
+          <div class="figure">reached nobody<b id="unheard">–</b></div>
           <div class="figure">received<b id="received">–</b></div>
           <div class="figure">queue lag (s)<b id="lag">–</b></div>
         </div>
         <table><thead><tr><th>room</th><th>clients</th></tr></thead><tbody id="rooms"></tbody></table>
-        <table><thead><tr><th>time</th><th>event</th><th>to</th><th>data</th></tr></thead><tbody id="feed"></tbody></table>
+        <table><thead><tr><th>time</th><th>event</th><th>to</th><th>data</th><th>clients</th></tr></thead><tbody id="feed"></tbody></table>
         <script>
         let previous = null;
         function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
         function row(cells) { const tr = document.createElement("tr"); cells.forEach(c => tr.appendChild(cell(c))); return tr; }
         async function refresh() {
           try {
-            const stats = await (await fetch("/api/stats", { cache: "no-store" })).json();
+            const response = await fetch(new URL("/api/stats", location.origin), { cache: "no-store", credentials: "same-origin" });
+            if (response.status === 401) {
+              document.getElementById("status").textContent = "not authorized: reload and log in with the operations key";
+              return;
+            }
+            const stats = await response.json();
             document.getElementById("clients").textContent = stats.clients;
-            document.getElementById("delivered").textContent = stats.eventsDelivered;
+            document.getElementById("messages").textContent = stats.messages;
+            document.getElementById("deliveries").textContent = stats.deliveries;
+            document.getElementById("unheard").textContent = stats.messagesWithoutRecipients;
             document.getElementById("received").textContent = stats.eventsReceived;
             document.getElementById("lag").textContent = stats.queueLagSeconds === undefined ? "–" : stats.queueLagSeconds.toFixed(3);
             if (previous) {
-              const rate = (stats.eventsDelivered - previous.eventsDelivered) / (stats.time - previous.time);
+              const rate = (stats.messages - previous.messages) / (stats.time - previous.time);
               document.getElementById("rate").textContent = rate.toFixed(1);
             }
             previous = stats;
@@ -50,7 +63,7 @@ enum LivePage {
             const feed = document.getElementById("feed");
             feed.replaceChildren(...stats.recent.map(e => row([
               new Date(e.time * 1000).toLocaleTimeString(), e.event,
-              (e.namespace === "/" ? "" : e.namespace + " ") + (e.rooms.length ? e.rooms.join(", ") : "everyone"), e.preview])));
+              (e.namespace === "/" ? "" : e.namespace + " ") + (e.rooms.length ? e.rooms.join(", ") : "everyone"), e.preview, e.recipients])));
             document.getElementById("status").textContent = "live";
           } catch (error) {
             document.getElementById("status").textContent = "disconnected";

@@ -3,6 +3,7 @@ public import Hummingbird
 import NIOCore
 public import Prometheus
 import SocketIO
+import Synchronization
 
 /// Whether a dependency of the gateway (the queue, say) is ready, with a reason when it is not.
 public typealias HeraldReadinessCheck = @Sendable () async -> (ready: Bool, detail: String)
@@ -15,12 +16,32 @@ extension HeraldGateway {
     ///   (where swift-metrics reports, e.g. the queue consumer's);
     /// - `GET /api/stats`: the figures as JSON, for the live page;
     /// - `GET /`: the live page.
+    ///
+    /// `/`, `/api/stats` and `/metrics` show room names (`user:42`) and previews of message data:
+    /// with ``HeraldConfiguration/operationsKey`` or, failing that, ``HeraldConfiguration/apiKey``
+    /// set they require that key, as `Authorization: Bearer <key>` (what Prometheus sends with
+    /// `authorization: {credentials: …}`) or as the password of HTTP Basic credentials with any
+    /// user name (what a browser sends once its user typed the key into the login prompt; the
+    /// live page's own requests to `/api/stats` then carry it too). Without the key they answer
+    /// 401 with `WWW-Authenticate: Basic realm="herald"`. With neither key set they are open: the
+    /// `herald` command allows that only on a loopback address (it refuses to bind any other
+    /// without `api-key`). `/healthz` and `/readyz` are always open, for load balancers and
+    /// orchestrators.
     public func addOperationsRoutes<Context: RequestContext>(
         to router: Router<Context>,
         registry: PrometheusCollectorRegistry,
         readiness: [String: HeraldReadinessCheck] = [:]
     ) {
-        let gauges = GatewayGauges(registry: registry, namespaces: configuration.namespaces)
+        let series = GatewaySeries(registry: registry, namespaces: configuration.namespaces)
+        let key = (configuration.operationsKey ?? configuration.apiKey).map(AccessKey.init)
+        let protected: (@escaping @Sendable (Request) async throws -> Response) -> @Sendable (Request, Context) async throws -> Response = { handler in
+            { request, _ in
+                if let key, !key.authorizes(authorization: request.headers[.authorization], allowBasic: true) {
+                    return Self.unauthorized()
+                }
+                return try await handler(request)
+            }
+        }
         router.get("/healthz") { _, _ in Response.json(status: .ok, ["status": "up"]) }
         router.get("/readyz") { [self] _, _ in
             var checks: SocketIOObject = ["server": "accepting"]
@@ -33,18 +54,28 @@ extension HeraldGateway {
             }
             return Response.json(status: ready ? .ok : .serviceUnavailable, ["ready": .bool(ready), "checks": .object(checks)])
         }
-        router.get("/metrics") { [self] _, _ in
-            gauges.update(from: self)
+        router.get("/metrics", use: protected { [self] _ in
+            series.update(from: self)
             var bytes: [UInt8] = []
             registry.emit(into: &bytes)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
-        }
-        router.get("/api/stats") { [self] _, _ in
+        })
+        router.get("/api/stats", use: protected { [self] _ in
             Response.json(status: .ok, snapshot())
-        }
-        router.get("/") { _, _ in
+        })
+        router.get("/", use: protected { _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: LivePage.html)))
-        }
+        })
+    }
+
+    /// The answer to an operations request without the key: browsers show their login prompt.
+    private static func unauthorized() -> Response {
+        var response = Response.json(
+            status: .unauthorized,
+            ["error": "this endpoint requires the operations key (operations-key, or api-key when that is unset): send 'Authorization: Bearer <key>', or log in with any user name and the key as password"]
+        )
+        response.headers[.wwwAuthenticate] = #"Basic realm="herald""#
+        return response
     }
 
     /// The live figures, as the live page reads them.
@@ -62,12 +93,15 @@ extension HeraldGateway {
             [
                 "time": .number(event.time), "event": .string(event.event), "namespace": .string(event.namespace),
                 "rooms": .array(event.rooms.map { .string($0) }), "preview": .string(event.preview),
+                "recipients": .number(Double(event.recipients)),
             ]
         }
         var snapshot: SocketIOObject = [
             "clients": .number(Double(stats.connectedClients)),
             "connectionsTotal": .number(Double(stats.totalConnections)),
-            "eventsDelivered": .number(Double(stats.eventsDelivered)),
+            "messages": .number(Double(stats.messagesBroadcast)),
+            "deliveries": .number(Double(stats.deliveries)),
+            "messagesWithoutRecipients": .number(Double(stats.messagesWithoutRecipients)),
             "eventsReceived": .number(Double(stats.eventsReceived)),
             "namespaces": .object(namespaces),
             "rooms": .object(rooms),
@@ -79,35 +113,52 @@ extension HeraldGateway {
     }
 }
 
-/// The gateway's own Prometheus series, refreshed at each scrape.
-private struct GatewayGauges: Sendable {
-    let clients: Gauge
-    let eventsDelivered: Gauge
-    let eventsReceived: Gauge
-    let connectionsTotal: Gauge
-    let droppedPackets: Gauge
-    let slowClients: Gauge
-    let perNamespace: [(String, Gauge)]
+/// The gateway's own Prometheus series, refreshed at each scrape: gauges for current values,
+/// counters (`_total`) for figures that only grow, advanced by what they grew since the last
+/// scrape (the traffic path keeps plain atomics and never touches the registry).
+private final class GatewaySeries: Sendable {
+    private typealias Figure = @Sendable (HeraldGateway) -> Int
+    private let clients: Gauge
+    private let perNamespace: [(String, Gauge)]
+    private let counters: [(Counter, Figure)]
+    private let reported: Mutex<[Int]>
 
     init(registry: PrometheusCollectorRegistry, namespaces: [String]) {
-        clients = registry.makeGauge(name: "herald_connected_clients", help: "Socket.IO clients connected now")
-        connectionsTotal = registry.makeGauge(name: "herald_connections_total", help: "Socket.IO connections since start")
-        eventsDelivered = registry.makeGauge(name: "herald_events_out_total", help: "Messages handed to the broadcast path")
-        eventsReceived = registry.makeGauge(name: "herald_events_in_total", help: "Events received from clients")
-        droppedPackets = registry.makeGauge(name: "herald_dropped_packets_total", help: "Volatile packets dropped for clients that were not ready")
-        slowClients = registry.makeGauge(name: "herald_slow_client_disconnects_total", help: "Clients disconnected because they could not keep up")
-        perNamespace = namespaces.map { name in
-            (name, registry.makeGauge(name: "herald_namespace_clients", labels: [("namespace", name)], help: "Clients connected per namespace"))
+        func gauge(_ name: String, unit: String, labels: [(String, String)] = [], help: String) -> Gauge {
+            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "herald", metricName: name, unitName: unit, helpText: help), labels: labels)
         }
+        func counter(_ name: String, help: String, _ figure: @escaping Figure) -> (Counter, Figure) {
+            (registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "herald", metricName: name, unitName: "total", helpText: help)), figure)
+        }
+        clients = gauge("connected", unit: "clients", help: "Socket.IO clients connected now")
+        perNamespace = namespaces.map { name in
+            (name, gauge("namespace", unit: "clients", labels: [("namespace", name)], help: "Clients connected now, per namespace"))
+        }
+        counters = [
+            counter("connections", help: "Socket.IO connections since start") { $0.stats.totalConnections },
+            counter("messages_broadcast", help: "Messages handed to the broadcast path, whether or not any client got them") { $0.stats.messagesBroadcast },
+            counter("deliveries", help: "Messages written to clients: one per message and local recipient") { $0.stats.deliveries },
+            counter("messages_without_recipients", help: "Messages no connected client was selected for: they reached nobody and are not kept") {
+                $0.stats.messagesWithoutRecipients
+            },
+            counter("events_in", help: "Events received from clients") { $0.stats.eventsReceived },
+            counter("dropped_packets", help: "Volatile packets dropped for clients that were not ready") { $0.io.engine.statistics.droppedPackets },
+            counter("slow_client_disconnects", help: "Clients disconnected because they could not keep up") { $0.io.engine.statistics.slowClientDisconnects },
+        ]
+        reported = Mutex(Array(repeating: 0, count: counters.count))
     }
 
     func update(from gateway: HeraldGateway) {
         clients.set(Double(gateway.stats.connectedClients))
-        connectionsTotal.set(Double(gateway.stats.totalConnections))
-        eventsDelivered.set(Double(gateway.stats.eventsDelivered))
-        eventsReceived.set(Double(gateway.stats.eventsReceived))
-        droppedPackets.set(Double(gateway.io.engine.statistics.droppedPackets))
-        slowClients.set(Double(gateway.io.engine.statistics.slowClientDisconnects))
         for (name, gauge) in perNamespace { gauge.set(Double(gateway.io.of(name).localSockets.count)) }
+        reported.withLock { reported in
+            for (index, (counter, figure)) in counters.enumerated() {
+                let now = figure(gateway)
+                if now > reported[index] {
+                    counter.increment(by: Int64(now - reported[index]))
+                    reported[index] = now
+                }
+            }
+        }
     }
 }

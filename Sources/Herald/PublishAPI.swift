@@ -29,15 +29,20 @@ extension HeraldGateway {
     /// - `POST /api/emit/batch` with a JSON array of envelopes,
     ///
     /// both answered `202 {"accepted": N}` once `publisher` took them; `401` without the
-    /// configured bearer key, `400` with a message for a bad body, `413` for a body over the limit.
+    /// configured bearer key (compared in constant time), `400` with a message for a bad body,
+    /// `413` for a body over the limit, `405` with `Allow: POST` for another method.
+    ///
+    /// An envelope whose `id` was accepted within the duplicate window (see
+    /// ``PublishDuplicates``) is not published again: the answer counts it apart,
+    /// `{"accepted": 0, "duplicates": 1}`.
     public func addPublishRoutes<Context: RequestContext>(to router: Router<Context>, publisher: any HeraldPublisher) {
         let configuration = self.configuration
         let logger = self.logger
+        let key = configuration.apiKey.map(AccessKey.init)
+        let duplicates = PublishDuplicates()
         let handle: @Sendable (Request, Bool) async throws -> Response = { request, isBatch in
-            if let key = configuration.apiKey {
-                guard request.headers[.authorization] == "Bearer \(key)" else {
-                    return .json(status: .unauthorized, ["error": "a valid 'Authorization: Bearer <key>' header is required"])
-                }
+            if let key, !key.authorizes(authorization: request.headers[.authorization], allowBasic: false) {
+                return .json(status: .unauthorized, ["error": "a valid 'Authorization: Bearer <key>' header is required (the key is the gateway's api-key)"])
             }
             var request = request
             let body: ByteBuffer
@@ -46,8 +51,8 @@ extension HeraldGateway {
             } catch {
                 return .json(status: .contentTooLarge, ["error": .string("the body is larger than \(configuration.maxPublishBodySize) bytes")])
             }
-            let messages: [HeraldMessage]
-            let bodies: [ByteBuffer]
+            var messages: [HeraldMessage]
+            var bodies: [ByteBuffer]
             do {
                 if isBatch {
                     messages = try HeraldMessage.decodeBatch(body: body)
@@ -62,20 +67,42 @@ extension HeraldGateway {
             } catch {
                 return .json(status: .badRequest, ["error": .string(String(describing: error))])
             }
-            do {
-                try await publisher.publish(messages, bodies: bodies)
-            } catch let error as HeraldOverloadedError {
-                var response = Response.json(status: .serviceUnavailable, ["error": .string(error.description)])
-                response.headers[.retryAfter] = "1"
-                return response
-            } catch {
-                logger.error("publishing failed: \(error)")
-                return .json(status: .serviceUnavailable, ["error": .string("the message could not be queued: \(error)")])
+            let isNew = duplicates.reserve(messages.map(\.id))
+            let repeated = isNew.count { !$0 }
+            if repeated > 0 {
+                let kept = isNew.indices.filter { isNew[$0] }
+                messages = kept.map { messages[$0] }
+                bodies = kept.compactMap { bodies.indices.contains($0) ? bodies[$0] : nil }
             }
-            return .json(status: .accepted, ["accepted": .number(Double(messages.count))])
+            if !messages.isEmpty {
+                do {
+                    try await publisher.publish(messages, bodies: bodies)
+                } catch let error as HeraldOverloadedError {
+                    duplicates.release(messages.compactMap(\.id))
+                    var response = Response.json(status: .serviceUnavailable, ["error": .string(error.description)])
+                    response.headers[.retryAfter] = "1"
+                    return response
+                } catch {
+                    duplicates.release(messages.compactMap(\.id))
+                    logger.error("publishing failed: \(error)")
+                    return .json(status: .serviceUnavailable, ["error": .string("the message could not be queued: \(error)")])
+                }
+            }
+            var answer: SocketIOObject = ["accepted": .number(Double(messages.count))]
+            if repeated > 0 { answer["duplicates"] = .number(Double(repeated)) }
+            return .json(status: .accepted, answer)
         }
         router.post("/api/emit") { request, _ in try await handle(request, false) }
         router.post("/api/emit/batch") { request, _ in try await handle(request, true) }
+        for path in ["/api/emit", "/api/emit/batch"] {
+            for method in [HTTPRequest.Method.get, .put, .patch, .delete] {
+                router.on(RouterPath(path), method: method) { _, _ in
+                    var response = Response.json(status: .methodNotAllowed, ["error": .string("\(path) takes POST with a JSON body")])
+                    response.headers[.allow] = "POST"
+                    return response
+                }
+            }
+        }
     }
 }
 

@@ -71,8 +71,11 @@ public final class InMemoryAdapter: SocketIOAdapter {
         return sockets.sockets(ids: socketIDs(options))
     }
 
-    public func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions) {
-        EngineIOConnection.broadcast(packet.frames, to: selectedSockets(options).lazy.map(\.connection))
+    @discardableResult
+    public func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions) -> Int {
+        let recipients = selectedSockets(options)
+        EngineIOConnection.broadcast(packet.frames, to: recipients.lazy.map(\.connection))
+        return recipients.count
     }
 
     public func broadcastWithAck(

@@ -71,8 +71,10 @@ public protocol SocketIOAdapter: Sendable {
     func roomSizes() -> [(name: String, size: Int)]
     /// The ids of the local sockets the options select.
     func socketIDs(_ options: SocketIOBroadcastOptions) -> Set<String>
-    /// Sends an encoded packet to the sockets the options select.
-    func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions)
+    /// Sends an encoded packet to the sockets the options select; returns how many local sockets
+    /// it was written to (remote recipients, in a cluster, are not counted).
+    @discardableResult
+    func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions) -> Int
     /// Sends a packet that asks each recipient for an acknowledgement (the packet carries its id).
     /// `expect` is called with each server's recipient count, `respond` with each answer.
     func broadcastWithAck(

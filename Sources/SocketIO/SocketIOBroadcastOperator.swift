@@ -51,24 +51,28 @@ public struct SocketIOBroadcastOperator: Sendable {
         return copy
     }
 
-    /// Emits an event to the selected sockets.
-    public func emit(_ event: String, _ arguments: SocketIOValue...) {
+    /// Emits an event to the selected sockets; returns how many local sockets it was written to.
+    @discardableResult
+    public func emit(_ event: String, _ arguments: SocketIOValue...) -> Int {
         emit(event, arguments: arguments)
     }
 
-    /// Emits an event to the selected sockets.
-    public func emit(_ event: String, arguments: [SocketIOValue]) {
-        guard SocketIOSocket.checkEventName(event, logger: namespace.logger) else { return }
+    /// Emits an event to the selected sockets; returns how many local sockets it was written to.
+    @discardableResult
+    public func emit(_ event: String, arguments: [SocketIOValue]) -> Int {
+        guard SocketIOSocket.checkEventName(event, logger: namespace.logger) else { return 0 }
         let packet = SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + arguments))
-        namespace.adapter.broadcast(SocketIOOutboundPacket(packet, isVolatile: options.isVolatile), options: options)
+        return namespace.adapter.broadcast(SocketIOOutboundPacket(packet, isVolatile: options.isVolatile), options: options)
     }
 
     /// Emits an event whose arguments are the given JSON array, spliced into the packet without
-    /// being parsed: what a gateway forwarding queue messages wants.
-    public func emit(_ event: String, jsonArguments: ByteBuffer) {
-        guard SocketIOSocket.checkEventName(event, logger: namespace.logger) else { return }
+    /// being parsed: what a gateway forwarding queue messages wants. Returns how many local
+    /// sockets it was written to.
+    @discardableResult
+    public func emit(_ event: String, jsonArguments: ByteBuffer) -> Int {
+        guard SocketIOSocket.checkEventName(event, logger: namespace.logger) else { return 0 }
         let packet = SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: namespace.name, isVolatile: options.isVolatile)
-        namespace.adapter.broadcast(packet, options: options)
+        return namespace.adapter.broadcast(packet, options: options)
     }
 
     /// Emits an event and waits for every selected client's acknowledgement, up to the timeout

@@ -170,8 +170,8 @@ struct GatewayTests {
             try await eventually { gateway.stats.connectedClients == 0 }
             let (status, metrics) = try await request(.GET, port: port, path: "/metrics")
             #expect(status == 200)
-            #expect(metrics.contains("herald_events_out_total 1.0"))
-            #expect(metrics.contains("herald_connections_total 1.0"))
+            #expect(metrics.contains("herald_messages_broadcast_total 1\n"))
+            #expect(metrics.contains("herald_connections_total 1\n"))
             #expect(metrics.contains("herald_connected_clients 0.0"))
             let (readyStatus, ready) = try await request(.GET, port: port, path: "/readyz")
             #expect(readyStatus == 200 && ready.contains(#""ready":true"#))

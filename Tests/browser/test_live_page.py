@@ -82,19 +82,21 @@ class Herald:
     def log(self):
         return tail(self.log_path)
 
+    key = None
+
     def emit(self, envelope):
         """POST /api/emit with compact JSON, so the feed's preview is predictable."""
         body = json.dumps(envelope, separators=(",", ":"))
-        response = requests.post(
-            f"{self.base}/api/emit", data=body, headers={"Content-Type": "application/json"}, timeout=5
-        )
+        headers = {"Content-Type": "application/json"}
+        if self.key:
+            headers["Authorization"] = f"Bearer {self.key}"
+        response = requests.post(f"{self.base}/api/emit", data=body, headers=headers, timeout=5)
         assert response.status_code == 202, response.text
         assert response.json() == {"accepted": 1}
 
 
-@pytest.fixture
-def herald(tmp_path):
-    """`herald serve` with its defaults (no auth, no API key, namespace /) on a free port."""
+def start_herald(tmp_path, *arguments):
+    """Starts `herald serve` on a free port with `arguments`; returns it once /healthz answers."""
     bin_path = os.environ.get("HERALD_BIN_PATH")
     if not bin_path:
         pytest.fail("HERALD_BIN_PATH is not set: run the tests with scripts/test "
@@ -106,25 +108,46 @@ def herald(tmp_path):
     log_path = tmp_path / "herald.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [binary, "serve", "--port", str(port), "--queue-path", str(tmp_path / "queue.sqlite")],
+            [binary, "serve", "--port", str(port), "--queue-path", str(tmp_path / "queue.sqlite"), *arguments],
             stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
     server = Herald(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            if requests.get(f"{server.base}/healthz", timeout=1).status_code == 200:
+                return server
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            pytest.fail(f"herald did not start (exit status {process.poll()}):\n{server.log()}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def herald(tmp_path):
+    """`herald serve` with its defaults (no auth, no API key, namespace /) on a free port."""
+    server = start_herald(tmp_path)
     try:
-        deadline = time.monotonic() + WAIT
-        while True:
-            try:
-                if requests.get(f"{server.base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"herald did not start (exit status {process.poll()}):\n{server.log()}")
-            time.sleep(0.05)
         yield server
     finally:
-        stop(process)
+        stop(server.process)
+
+
+OPERATIONS_KEY = "ops-key-for-the-live-page"
+
+
+@pytest.fixture
+def herald_with_key(tmp_path):
+    """`herald serve` whose operations endpoints require OPERATIONS_KEY."""
+    server = start_herald(tmp_path, "--auth", "none", "--api-key", OPERATIONS_KEY)
+    server.key = OPERATIONS_KEY
+    try:
+        yield server
+    finally:
+        stop(server.process)
 
 
 class CDPError(Exception):
@@ -163,6 +186,23 @@ class Page:
                 return message.get("result", {})
             if "method" in message:
                 self.events.append(message)
+
+    def post(self, method, **params):
+        """Sends a command without waiting for its answer; returns its id."""
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        return self.next_id
+
+    def receive(self, deadline):
+        """The next message from the browser (an answer or an event), or a CDPError at `deadline`."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise CDPError("no message from the browser in time")
+        self.ws.settimeout(remaining)
+        message = json.loads(self.ws.recv())
+        if "method" in message:
+            self.events.append(message)
+        return message
 
     def evaluate(self, expression):
         """The value of a JavaScript expression in the page (JSON-serialisable values only)."""
@@ -252,7 +292,7 @@ READ_PAGE = """(() => {
     url: location.href,
     marker: window.__heraldTestMarker === undefined ? null : window.__heraldTestMarker,
     status: text("status"), clients: text("clients"), rate: text("rate"),
-    delivered: text("delivered"), received: text("received"), lag: text("lag"),
+    messages: text("messages"), deliveries: text("deliveries"), received: text("received"), lag: text("lag"),
     rooms: rows("rooms"), feed: rows("feed"),
   };
 })()"""
@@ -280,6 +320,16 @@ def connect_clients(base, count):
     return clients
 
 
+def disconnect_clients(clients):
+    """Teardown: disconnects every client; one the server already dropped may raise, which says
+    nothing about the test's outcome."""
+    for client in clients:
+        try:
+            client.disconnect()
+        except Exception:
+            pass
+
+
 def test_the_live_page_shows_the_figures_and_updates_them_in_place(herald, page):
     clients = []
     try:
@@ -294,11 +344,13 @@ def test_the_live_page_shows_the_figures_and_updates_them_in_place(herald, page)
         assert "errorText" not in navigation, navigation
 
         state = wait_for_page(
-            page, lambda s: s["url"] == herald.base + "/" and s["status"] == "live" and s["delivered"] == "5",
-            "status 'live' with 5 delivered",
+            page, lambda s: s["url"] == herald.base + "/" and s["status"] == "live" and s["messages"] == "5",
+            "status 'live' with 5 messages",
         )
         assert state["clients"] == "3"
-        assert state["delivered"] == "5"
+        assert state["messages"] == "5"
+        # Four went to everyone (3 clients each), the one to room-x reached nobody.
+        assert state["deliveries"] == "12"
         assert state["received"] == "0"  # the clients sent nothing
         # Published messages go through the embedded queue: the lag is how old the last one was
         # when it was handed off, in seconds.
@@ -307,8 +359,9 @@ def test_the_live_page_shows_the_figures_and_updates_them_in_place(herald, page)
 
         feed = state["feed"]
         assert len(feed) == 5, feed
-        assert all(len(row) == 4 for row in feed), feed
-        for time_text, event, to, data in feed:
+        assert all(len(row) == 5 for row in feed), feed
+        assert [row[4] for row in feed] == ["3", "3", "0", "3", "3"]
+        for time_text, event, to, data, _ in feed:
             assert re.search(r"\d{1,2}:\d{2}:\d{2}", time_text), time_text
             assert event == "item_added"
         # Newest first; the data column previews the JSON argument array as published.
@@ -325,8 +378,8 @@ def test_the_live_page_shows_the_figures_and_updates_them_in_place(herald, page)
 
         state = wait_for_page(
             page,
-            lambda s: s["clients"] == "2" and s["delivered"] == "7" and s["rate"] != "–",
-            "2 clients, 7 delivered and a rate",
+            lambda s: s["clients"] == "2" and s["messages"] == "7" and s["rate"] != "–",
+            "2 clients, 7 messages and a rate",
         )
         assert state["marker"] == marker, "the page was reloaded instead of updated in place"
         assert state["url"] == herald.base + "/"
@@ -347,8 +400,56 @@ def test_the_live_page_shows_the_figures_and_updates_them_in_place(herald, page)
         print(f"herald's log:\n{herald.log()}")
         raise
     finally:
-        for client in clients:
-            try:
-                client.disconnect()
-            except Exception:
-                pass
+        disconnect_clients(clients)
+
+
+def test_the_live_page_asks_for_the_key_and_then_works_with_the_stored_login(herald_with_key, page):
+    herald = herald_with_key
+    # Without the key the operations endpoints answer 401 with a Basic challenge; health stays open.
+    for path in ("/", "/api/stats", "/metrics"):
+        response = requests.get(herald.base + path, timeout=5)
+        assert response.status_code == 401, (path, response.text)
+        assert response.headers["WWW-Authenticate"] == 'Basic realm="herald"'
+    assert requests.get(herald.base + "/healthz", timeout=5).status_code == 200
+    assert requests.get(herald.base + "/api/stats", auth=("anyone", "wrong"), timeout=5).status_code == 401
+    assert requests.get(herald.base + "/api/stats", auth=("anyone", herald.key), timeout=5).status_code == 200
+
+    clients = []
+    try:
+        clients = connect_clients(herald.base, 2)
+        for n in range(3):
+            herald.emit({"event": "item_added", "data": {"n": n}})
+
+        # The browser meets the challenge on the page itself and logs in as a person would at its
+        # prompt; only the page's own request is intercepted, its fetches of /api/stats are not.
+        page.send("Fetch.enable", handleAuthRequests=True, patterns=[{"urlPattern": herald.base + "/"}])
+        navigation = page.post("Page.navigate", url=herald.base + "/")
+        challenges = []
+        navigated = False
+        deadline = time.monotonic() + WAIT
+        while not (navigated and challenges):
+            message = page.receive(deadline)
+            if message.get("id") == navigation:
+                assert "error" not in message and "errorText" not in message.get("result", {}), message
+                navigated = True
+            elif message.get("method") == "Fetch.requestPaused":
+                page.post("Fetch.continueRequest", requestId=message["params"]["requestId"])
+            elif message.get("method") == "Fetch.authRequired":
+                challenges.append(message["params"]["authChallenge"])
+                page.post("Fetch.continueWithAuth", requestId=message["params"]["requestId"],
+                          authChallengeResponse={"response": "ProvideCredentials",
+                                                 "username": "operator", "password": herald.key})
+        page.send("Fetch.disable")
+        assert [(c["scheme"].lower(), c["realm"]) for c in challenges] == [("basic", "herald")]
+
+        state = wait_for_page(
+            page, lambda s: s["status"] == "live" and s["messages"] == "3" and s["clients"] == "2",
+            "status 'live' with 2 clients and 3 messages (its fetches of /api/stats authorized)",
+        )
+        assert state["deliveries"] == "6"
+        assert page.exceptions() == []
+    except BaseException:
+        print(f"herald's log:\n{herald.log()}")
+        raise
+    finally:
+        disconnect_clients(clients)

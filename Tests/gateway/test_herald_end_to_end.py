@@ -141,7 +141,7 @@ def test_messages_from_sqs_reach_clients_with_exactly_their_data(sqs):
         metrics = herald.get("/metrics")
         assert re.search(r'herald_queue_discarded_total\{[^}]*\} 1', metrics), metrics
         assert re.search(r'herald_queue_handed_off_total\{[^}]*\} 4', metrics), metrics
-        assert "events_out_total 4.0" in metrics
+        assert "herald_messages_broadcast_total 4\n" in metrics
         deadline = time.time() + 10  # deletes leave in batches, within about a second
         while True:
             attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
