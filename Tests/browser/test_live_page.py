@@ -94,7 +94,7 @@ class Herald:
 
 @pytest.fixture
 def herald(tmp_path):
-    """`herald serve` with its defaults (no auth, no API key, namespace /) on a free port."""
+    """`herald serve` with `--auth none` and otherwise its defaults (no API key, namespace /) on a free port."""
     bin_path = os.environ.get("HERALD_BIN_PATH")
     if not bin_path:
         pytest.fail("HERALD_BIN_PATH is not set: run the tests with scripts/test "
@@ -106,7 +106,7 @@ def herald(tmp_path):
     log_path = tmp_path / "herald.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [binary, "serve", "--port", str(port), "--queue-path", str(tmp_path / "queue.sqlite")],
+            [binary, "serve", "--auth", "none", "--port", str(port), "--queue-path", str(tmp_path / "queue.sqlite")],
             stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
