@@ -22,6 +22,13 @@ public final class EmbeddedQueue: Sendable {
         public var maxReceiveCount: Int? = 5
         /// How often a waiting receive looks for new messages.
         public var pollInterval: Duration = .milliseconds(100)
+        /// Whether opening takes an exclusive lock on `<path>.lock`, so that no other queue
+        /// opened with this option (in this process or another) can use the file at the same
+        /// time: ``EmbeddedQueue/open(path:configuration:logger:metricsFactory:)`` then throws
+        /// ``EmbeddedQueueLockError/held(queuePath:)``. Queues opened without it take no lock
+        /// and are not kept out (several processes may then share the file, for example
+        /// producers enqueueing for one consumer).
+        public var exclusive = false
 
         /// Creates a configuration with the defaults; set the properties to change them.
         public init() {}
@@ -67,13 +74,18 @@ public final class EmbeddedQueue: Sendable {
     public let configuration: Configuration
     private let connection: SQLiteConnection
     private let lock = AsyncLock()
+    private let processLock: EmbeddedQueueLock?
     private let deadLetterCounter: Counter
     private let logger: Logger
 
-    private init(path: String, configuration: Configuration, connection: SQLiteConnection, logger: Logger, factory: any MetricsFactory) {
+    private init(
+        path: String, configuration: Configuration, connection: SQLiteConnection, processLock: EmbeddedQueueLock?, logger: Logger,
+        factory: any MetricsFactory
+    ) {
         self.path = path
         self.configuration = configuration
         self.connection = connection
+        self.processLock = processLock
         self.logger = logger
         deadLetterCounter = Counter(
             label: "herald_queue_dead_letter_moves_total", dimensions: [("queue", (path as NSString).lastPathComponent)], factory: factory
@@ -93,20 +105,28 @@ public final class EmbeddedQueue: Sendable {
         logger: Logger = Logger(label: "herald.queue.embedded"),
         metricsFactory: (any MetricsFactory)? = nil
     ) async throws -> EmbeddedQueue {
-        let connection = try await SQLiteConnection.open(
-            storage: .file(path: path), threadPool: .singleton, logger: logger,
-            on: MultiThreadedEventLoopGroup.singleton.any()
-        )
+        let processLock = configuration.exclusive ? try EmbeddedQueueLock.acquire(queuePath: path) : nil
+        let connection: SQLiteConnection
+        do {
+            connection = try await SQLiteConnection.open(
+                storage: .file(path: path), threadPool: .singleton, logger: logger,
+                on: MultiThreadedEventLoopGroup.singleton.any()
+            )
+        } catch {
+            processLock?.release()
+            throw error
+        }
         do {
             for statement in schema {
                 _ = try await connection.query(statement)
             }
         } catch {
             try? await connection.close()
+            processLock?.release()
             throw error
         }
         return EmbeddedQueue(
-            path: path, configuration: configuration, connection: connection, logger: logger,
+            path: path, configuration: configuration, connection: connection, processLock: processLock, logger: logger,
             factory: metricsFactory ?? MetricsSystem.factory
         )
     }
@@ -143,8 +163,10 @@ public final class EmbeddedQueue: Sendable {
         """,
     ]
 
-    /// Closes the database. The queue cannot be used afterwards.
+    /// Closes the database, then releases the lock when ``Configuration/exclusive`` took one.
+    /// The queue cannot be used afterwards.
     public func close() async throws {
+        defer { processLock?.release() }
         try await serialized { try await self.connection.close() }
     }
 

@@ -1,145 +1,140 @@
 import Foundation
-import Herald
 
-/// Every setting of `herald serve`, resolved from flags, then `HERALD_*` environment variables,
-/// then the configuration file, then the defaults.
-struct HeraldSettings {
-    /// One setting: its key (as written in the file), its environment variable and its help.
-    struct Key: Hashable {
-        let name: String
-        let help: String
-        var environment: String { "HERALD_" + name.uppercased().replacingOccurrences(of: "-", with: "_") }
-    }
+/// Every setting of `herald serve`, declared once, and their values resolved from flags, then
+/// `HERALD_*` environment variables, then the configuration file, then the defaults.
+struct HeraldSettings: Sendable {
+    static let config = Setting<String>("config", .text("<file>"), help: "Configuration file: 'key = value' lines (TOML's flat form) of the settings below.")
+    static let host = Setting("host", .text("<address>"), default: "127.0.0.1", help: "Address to bind; a non-loopback address requires api-key.")
+    static let port = Setting("port", .whole(0...65535), default: 8080, help: "Port to listen on.")
+    static let apiKey = Setting<String>("api-key", .text("<key>"), help: "Bearer key the publish API requires; required when binding a non-loopback address.")
+    static let operationsKey = Setting<String>(
+        "operations-key", .text("<key>"), shownDefault: "api-key",
+        help: "Bearer key the operations endpoints (/, /api/stats, /metrics) require; /healthz and /readyz stay open."
+    )
+    static let namespaces = Setting("namespaces", .list("<list>"), default: ["/"], help: "Namespaces served, comma-separated.")
+    static let defaultEvent = Setting<String>("default-event", .text("<event>"), help: "Event of raw message bodies that name none.")
+    static let auth = Setting(
+        "auth", .choice(["jwt", "none"]), default: "jwt",
+        help: "Client authentication: 'jwt' (needs jwt-secret, jwt-public-keys or jwks) or 'none' (any client may connect)."
+    )
+    static let jwtSecret = Setting<String>("jwt-secret", .text("<secret>"), help: "HS256 secret (at least 32 bytes) clients' tokens are signed with.")
+    static let jwtPublicKeys = Setting<String>("jwt-public-keys", .text("<file>"), help: "PEM file of RS256/ES256 public keys for clients' tokens.")
+    static let jwks = Setting<String>("jwks", .text("<file>"), help: "JWKS file of public keys for clients' tokens.")
+    static let jwtRequireExp = Setting("jwt-require-exp", .bool, default: false, help: "Refuse client tokens without an exp claim.")
+    static let allowedOrigins = Setting(
+        "allowed-origins", .list("<list>"), default: [], shownDefault: "none: the gateway's own origin only",
+        help: "Browser origins allowed to connect (comma-separated, '*' for any), over polling and WebSocket."
+    )
+    static let allowCredentials = Setting("allow-credentials", .bool, default: false, help: "Let cross-origin requests carry credentials (cookies).")
+    static let queue = Setting(
+        "queue", .choice(["embedded", "sqs", "none"]), default: "embedded",
+        help: "Message source: 'embedded' (a durable SQLite queue), 'sqs', or 'none' (the publish API delivers directly)."
+    )
+    static let queuePath = Setting("queue-path", .text("<file>"), default: "herald-queue.sqlite", help: "The embedded queue's SQLite file; one herald process at a time.")
+    static let sqsQueueURL = Setting<String>("sqs-queue-url", .url, help: "The SQS queue to consume (with queue = sqs).")
+    static let sqsRegion = Setting<String>("sqs-region", .text("<region>"), shownDefault: "AWS_REGION, else us-east-1", help: "AWS region.")
+    static let sqsEndpoint = Setting<String>("sqs-endpoint", .url, help: "SQS endpoint override (moto, LocalStack, ElasticMQ).")
+    static let pollers = Setting("pollers", .whole(1...64), default: 2, help: "Concurrent long-polls of the SQS queue.")
+    static let maxInFlight = Setting("max-in-flight", .whole(1...100_000), default: 100, help: "Queue messages handled at once.")
+    static let upstreamEvents = Setting<[String]>("upstream-events", .list("<list>"), help: "Client events forwarded upstream, comma-separated ('*' for all).")
+    static let webhookURL = Setting<String>("webhook-url", .url, help: "Webhook receiving forwarded client events; its JSON answer is the client's ack.")
+    static let upstreamQueueURL = Setting<String>("upstream-queue-url", .url, help: "SQS queue receiving forwarded client events.")
+    static let maxBroadcastBacklogMB = Setting(
+        "max-broadcast-backlog-mb", .whole(1...65536, unit: "MiB"), default: 64,
+        help: "MiB of broadcasts waiting for the event loops; past it the publish API answers 503 and the consumer waits."
+    )
+    static let maxAttachments = Setting("max-attachments", .whole(0...10_000), default: 10, help: "Binary attachments a client's packet may announce.")
+    static let maxPendingEvents = Setting(
+        "max-pending-events", .whole(1...1_000_000), default: 1000,
+        help: "Events of one client waiting for their handlers; past it the client is disconnected."
+    )
+    static let logFormat = Setting("log-format", .choice(["text", "json"]), default: "text", help: "Log format.")
+    static let logLevel = Setting(
+        "log-level", .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info", help: "Log level."
+    )
+    static let drainPeriod = Setting(
+        "drain-period", .whole(0...3600, unit: "seconds"), default: 5,
+        help: "Seconds /readyz answers 503 after SIGTERM/SIGINT while clients stay connected, before they are closed."
+    )
+    static let shutdownDeadline = Setting(
+        "shutdown-deadline", .whole(1...3600, unit: "seconds"), default: 30,
+        help: "Seconds a graceful shutdown (SIGTERM/SIGINT) may take in all, drain-period included."
+    )
 
-    static let host = Key(name: "host", help: "Address to bind (default 127.0.0.1).")
-    static let port = Key(name: "port", help: "Port to listen on (default 8080).")
-    static let apiKey = Key(name: "api-key", help: "Bearer key required by the publish API; required when binding a non-loopback address.")
-    static let namespaces = Key(name: "namespaces", help: "Namespaces served, comma-separated (default /).")
-    static let defaultEvent = Key(name: "default-event", help: "Event of raw message bodies that name none.")
-    static let jwtSecret = Key(name: "jwt-secret", help: "HS256 secret clients' tokens are signed with.")
-    static let jwtPublicKeys = Key(name: "jwt-public-keys", help: "PEM file of RS256/ES256 public keys for clients' tokens.")
-    static let jwks = Key(name: "jwks", help: "JWKS file of public keys for clients' tokens.")
-    static let auth = Key(name: "auth", help: "Client authentication: 'jwt' (default when a key is set) or 'none' (development).")
-    static let logFormat = Key(name: "log-format", help: "Log format: 'text' (default) or 'json'.")
-    static let logLevel = Key(name: "log-level", help: "Log level: trace, debug, info (default), notice, warning, error, critical.")
-    static let shutdownDeadline = Key(name: "shutdown-deadline", help: "Seconds a graceful shutdown may take (default 30).")
-
-    static let queue = Key(name: "queue", help: "Message source: 'embedded' (default: a durable SQLite queue), 'sqs', or 'none'.")
-    static let queuePath = Key(name: "queue-path", help: "The embedded queue's SQLite file (default herald-queue.sqlite).")
-    static let sqsQueueURL = Key(name: "sqs-queue-url", help: "The SQS queue to consume (with queue = sqs).")
-    static let sqsRegion = Key(name: "sqs-region", help: "AWS region (default AWS_REGION, else us-east-1).")
-    static let sqsEndpoint = Key(name: "sqs-endpoint", help: "SQS endpoint override (moto, LocalStack, ElasticMQ).")
-    static let pollers = Key(name: "pollers", help: "Concurrent long-polls of the queue (default 2).")
-    static let maxInFlight = Key(name: "max-in-flight", help: "Messages handled at once (default 100).")
-    static let upstreamEvents = Key(name: "upstream-events", help: "Client events forwarded upstream, comma-separated ('*' for all).")
-    static let webhookURL = Key(name: "webhook-url", help: "Webhook receiving forwarded client events; its JSON answer is the client's ack.")
-    static let upstreamQueueURL = Key(name: "upstream-queue-url", help: "SQS queue receiving forwarded client events.")
-
-    static let all: [Key] = [
-        host, port, apiKey, namespaces, defaultEvent, jwtSecret, jwtPublicKeys, jwks, auth, logFormat, logLevel, shutdownDeadline,
-        queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, pollers, maxInFlight, upstreamEvents, webhookURL, upstreamQueueURL,
+    /// Every setting, in the order `--help` lists them.
+    static let all: [any SettingDeclaration] = [
+        config, host, port, apiKey, operationsKey, namespaces, defaultEvent,
+        auth, jwtSecret, jwtPublicKeys, jwks, jwtRequireExp, allowedOrigins, allowCredentials,
+        queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, pollers, maxInFlight,
+        upstreamEvents, webhookURL, upstreamQueueURL,
+        maxBroadcastBacklogMB, maxAttachments, maxPendingEvents,
+        logFormat, logLevel, drainPeriod, shutdownDeadline,
     ]
 
-    /// A setting that could not be used; the message names its key.
-    struct Problem: Error, CustomStringConvertible {
-        let description: String
+    /// The setting with key `name`.
+    static func declaration(named name: String) -> (any SettingDeclaration)? {
+        all.first { $0.name == name }
     }
 
-    private var values: [String: (value: String, source: String)] = [:]
+    /// A setting that could not be used, or a start-up step that failed; the message names the key.
+    struct Problem: Error, CustomStringConvertible {
+        let description: String
+        /// The exit status: 2 for a setting or a start-up step, 1 for a failure once running.
+        var status: Int32 = 2
+    }
 
-    /// Resolves the settings from `flags` (by key name), the environment and the file at `path`.
-    init(flags: [String: String], environment: [String: String], file path: String?) throws(Problem) {
-        if let path {
+    private var values: [String: (text: String, source: String)] = [:]
+
+    /// Resolves the settings from `flags` (by key), the environment and the configuration file it
+    /// names; every value given is checked against its setting's kind.
+    init(flags: [String: String], environment: [String: String]) throws(Problem) {
+        for key in Self.all {
+            if let value = environment[key.environment] { values[key.name] = (value, key.environment) }
+            if let value = flags[key.name] { values[key.name] = (value, key.flag) }
+        }
+        if let path = values[Self.config.name]?.text {
             let text: String
             do {
                 text = try String(contentsOfFile: path, encoding: .utf8)
             } catch {
-                throw Problem(description: "config: cannot read \(path): \(error.localizedDescription)")
+                throw Problem(description: "config (from \(source(Self.config))): cannot read \(path): \(error.localizedDescription)")
             }
             for (name, value) in try ConfigFile.parse(text, path: path) {
-                guard Self.all.contains(where: { $0.name == name }) else {
-                    throw Problem(description: "config \(path): unknown key '\(name)' (known: \(Self.all.map(\.name).joined(separator: ", ")))")
+                guard name != Self.config.name, Self.declaration(named: name) != nil else {
+                    let known = Self.all.map(\.name).filter { $0 != Self.config.name }
+                    throw Problem(description: "config \(path): unknown key '\(name)' (known: \(known.joined(separator: ", ")))")
                 }
-                values[name] = (value, "\(path)")
+                if values[name] == nil { values[name] = (value, path) }
             }
         }
         for key in Self.all {
-            if let value = environment[key.environment] { values[key.name] = (value, key.environment) }
-            if let value = flags[key.name] { values[key.name] = (value, "--\(key.name)") }
+            guard let (text, source) = values[key.name], let reason = key.problem(with: text) else { continue }
+            throw Problem(description: "\(key.name) (from \(source)): '\(text)' \(reason)")
         }
     }
 
-    func string(_ key: Key) -> String? { values[key.name]?.value }
-
-    func int(_ key: Key, default fallback: Int, range: ClosedRange<Int>) throws(Problem) -> Int {
-        guard let (text, source) = values[key.name] else { return fallback }
-        guard let value = Int(text), range.contains(value) else {
-            throw Problem(description: "\(key.name) (from \(source)): '\(text)' is not a whole number in \(range.lowerBound)...\(range.upperBound)")
+    /// The setting's value: the one given (already checked), else its default, else `nil`.
+    func optional<Value>(_ setting: Setting<Value>) -> Value? {
+        guard let text = values[setting.name]?.text, case .success(let value) = setting.kind.parse(text) else {
+            return setting.defaultValue
         }
         return value
     }
 
-    func choice(_ key: Key, _ choices: [String], default fallback: String) throws(Problem) -> String {
-        guard let (text, source) = values[key.name] else { return fallback }
-        guard choices.contains(text) else {
-            throw Problem(description: "\(key.name) (from \(source)): '\(text)' is not one of \(choices.joined(separator: ", "))")
-        }
-        return text
+    /// The value of a setting that has a default.
+    func value<Value>(_ setting: Setting<Value>) -> Value {
+        guard let value = optional(setting) else { preconditionFailure("\(setting.name) is declared without a default") }
+        return value
     }
 
-    func list(_ key: Key) -> [String]? {
-        values[key.name].map { $0.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
-    }
+    /// Whether a flag, the environment or the file gives the setting.
+    func isGiven(_ setting: any SettingDeclaration) -> Bool { values[setting.name] != nil }
 
-    func source(_ key: Key) -> String { values[key.name]?.source ?? "default" }
-}
+    /// Where the setting's value comes from: `--key`, `HERALD_KEY`, the file, or `default`.
+    func source(_ setting: any SettingDeclaration) -> String { values[setting.name]?.source ?? "default" }
 
-/// The configuration file: TOML's flat form — `key = value` lines, with strings in quotes,
-/// numbers, booleans, arrays of strings and `#` comments.
-enum ConfigFile {
-    static func parse(_ text: String, path: String) throws(HeraldSettings.Problem) -> [(String, String)] {
-        var pairs: [(String, String)] = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = stripComment(rawLine).trimmingCharacters(in: .whitespaces)
-            if line.isEmpty { continue }
-            guard let equals = line.firstIndex(of: "=") else {
-                throw HeraldSettings.Problem(description: "config \(path):\(index + 1): expected 'key = value'")
-            }
-            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
-            let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-            guard !key.isEmpty else { throw HeraldSettings.Problem(description: "config \(path):\(index + 1): missing key") }
-            pairs.append((key, try decode(value, key: key, where: "\(path):\(index + 1)")))
-        }
-        return pairs
-    }
-
-    private static func stripComment(_ line: Substring) -> Substring {
-        var inString = false
-        for index in line.indices {
-            if line[index] == "\"" { inString.toggle() }
-            if line[index] == "#", !inString { return line[..<index] }
-        }
-        return line
-    }
-
-    private static func decode(_ value: String, key: String, where location: String) throws(HeraldSettings.Problem) -> String {
-        if value.hasPrefix("\"") {
-            guard value.count >= 2, value.hasSuffix("\"") else {
-                throw HeraldSettings.Problem(description: "config \(location): '\(key)' has an unterminated string")
-            }
-            return String(value.dropFirst().dropLast())
-        }
-        if value.hasPrefix("[") {
-            guard value.hasSuffix("]") else { throw HeraldSettings.Problem(description: "config \(location): '\(key)' has an unterminated array") }
-            var items: [String] = []
-            for item in value.dropFirst().dropLast().split(separator: ",") {
-                let trimmed = item.trimmingCharacters(in: .whitespaces)
-                if trimmed.isEmpty { continue }
-                items.append(try decode(trimmed, key: key, where: location))
-            }
-            return items.joined(separator: ",")
-        }
-        if value == "true" || value == "false" || Double(value) != nil { return value }
-        throw HeraldSettings.Problem(description: "config \(location): '\(key)' = \(value) is not a string, number, boolean or array (quote strings)")
+    /// A problem with the value of `setting`, naming the key and where the value came from.
+    func problem(_ setting: any SettingDeclaration, _ message: String) -> Problem {
+        Problem(description: "\(setting.name) (from \(source(setting))): \(message)")
     }
 }

@@ -96,7 +96,7 @@ class Herald:
 
 
 def start_herald(tmp_path, *arguments):
-    """Starts `herald serve` on a free port with `arguments`; returns it once /healthz answers."""
+    """Starts `herald serve --auth none` on a free port with `arguments`; returns it once /healthz answers."""
     bin_path = os.environ.get("HERALD_BIN_PATH")
     if not bin_path:
         pytest.fail("HERALD_BIN_PATH is not set: run the tests with scripts/test "
@@ -108,7 +108,7 @@ def start_herald(tmp_path, *arguments):
     log_path = tmp_path / "herald.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [binary, "serve", "--port", str(port), "--queue-path", str(tmp_path / "queue.sqlite"), *arguments],
+            [binary, "serve", "--auth", "none", "--port", str(port), "--queue-path", str(tmp_path / "queue.sqlite"), *arguments],
             stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
@@ -142,7 +142,7 @@ OPERATIONS_KEY = "ops-key-for-the-live-page"
 @pytest.fixture
 def herald_with_key(tmp_path):
     """`herald serve` whose operations endpoints require OPERATIONS_KEY."""
-    server = start_herald(tmp_path, "--auth", "none", "--api-key", OPERATIONS_KEY)
+    server = start_herald(tmp_path, "--api-key", OPERATIONS_KEY)
     server.key = OPERATIONS_KEY
     try:
         yield server

@@ -6,107 +6,24 @@ scripts/test.
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import tempfile
-import threading
 import time
-import urllib.request
 
 import boto3
 import pytest
 import socketio
 
+from herald_process import BIN, Herald, Listener
+
 ENDPOINT = os.environ.get("HERALD_TEST_SQS_ENDPOINT")
-BIN = os.environ.get("HERALD_BIN_PATH")
-AWS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
 
 pytestmark = pytest.mark.skipif(not (ENDPOINT and BIN), reason="run through scripts/test (needs moto and the built herald)")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Herald:
-    """A herald process on a free port, with its log kept for the test to read."""
-
-    def __init__(self, *args):
-        self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-        env = dict(os.environ, **AWS)
-        self.process = subprocess.Popen(
-            [os.path.join(BIN, "herald"), "serve", "--port", str(self.port), *args],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.time() + 20
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=1)
-                return
-            except OSError:
-                if time.time() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    pytest.fail("herald did not start:\n" + self.output())
-                time.sleep(0.05)
-
-    def get(self, path):
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:
-            return response.read().decode()
-
-    def post(self, path, body):
-        request = urllib.request.Request(self.url + path, data=body.encode(), method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
-
-    def output(self):
-        self.log.flush()
-        with open(self.log.name) as log:
-            return log.read()
-
-    def terminate(self):
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=30)
-        return code
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def delivered(self):
-        found = re.findall(r"delivered=(\d+).*herald stopped", self.output())
-        assert found, "herald did not log its stop:\n" + self.output()
-        return int(found[-1])
-
-
-class Listener:
-    """A python-socketio client collecting every event of a namespace."""
-
-    def __init__(self, url, namespace="/"):
-        self.events = []
-        self.lock = threading.Lock()
-        self.client = socketio.Client(reconnection=False)
-        self.client.on("*", self.record, namespace=namespace)
-        self.client.connect(url, transports=["websocket"], namespaces=[namespace], wait_timeout=10)
-
-    def record(self, event, *args):
-        with self.lock:
-            self.events.append([event, *args])
-
-    def wait(self, count, timeout=15):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            with self.lock:
-                if len(self.events) >= count:
-                    return list(self.events)
-            time.sleep(0.02)
-        with self.lock:
-            return list(self.events)
+def delivered(herald):
+    found = re.findall(r"delivered=(\d+).*herald stopped", herald.output())
+    assert found, "herald did not log its stop:\n" + herald.output()
+    return int(found[-1])
 
 
 @pytest.fixture
@@ -116,7 +33,7 @@ def sqs():
 
 def test_messages_from_sqs_reach_clients_with_exactly_their_data(sqs):
     queue_url = sqs.create_queue(QueueName=f"herald-e2e-{time.time_ns()}")["QueueUrl"]
-    herald = Herald("--queue", "sqs", "--sqs-endpoint", ENDPOINT, "--sqs-queue-url", queue_url,
+    herald = Herald("--auth", "none", "--queue", "sqs", "--sqs-endpoint", ENDPOINT, "--sqs-queue-url", queue_url,
                     "--namespaces", "/,/orders", "--default-event", "item_added")
     try:
         main, orders = Listener(herald.url), Listener(herald.url, "/orders")
@@ -162,15 +79,16 @@ def test_sigterm_drains_the_embedded_queue_without_losing_or_repeating_a_message
     total = 3000
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "queue.sqlite")
-        first = Herald("--queue-path", path)
+        first = Herald("--auth", "none", "--queue-path", path, "--drain-period", "0")
         try:
             listener = Listener(first.url)
             for start in range(0, total, 500):
                 batch = [{"event": "n", "data": i, "id": f"m{i}"} for i in range(start, start + 500)]
                 assert first.post("/api/emit/batch", json.dumps(batch)) == 202
-            time.sleep(0.2)
+            # The SIGTERM must land mid-stream: once the client has the first messages.
+            assert listener.wait_until(lambda client: len(client.events) >= 20), "no message reached the client"
             assert first.terminate() == 0
-            delivered_first = first.delivered()
+            delivered_first = delivered(first)
         finally:
             first.stop()
         seen = [event[1] for event in listener.events]
@@ -178,9 +96,10 @@ def test_sigterm_drains_the_embedded_queue_without_losing_or_repeating_a_message
         assert seen == list(range(len(seen))), "published messages were delivered out of order"
         # The server closes the connection right after the last hand-offs; the python client may
         # drop events it had not dispatched yet when it sees the close, so it sees a prefix.
-        assert 0 < len(seen) <= delivered_first
+        assert 20 <= len(seen) <= delivered_first
+        assert delivered_first < total, "the whole stream was delivered before the SIGTERM took effect"
 
-        second = Herald("--queue-path", path)
+        second = Herald("--auth", "none", "--queue-path", path)
         try:
             deadline = time.time() + 30
             while time.time() < deadline:
@@ -188,16 +107,15 @@ def test_sigterm_drains_the_embedded_queue_without_losing_or_repeating_a_message
                     break
                 time.sleep(0.1)
             assert second.terminate() == 0
-            delivered_second = second.delivered()
+            delivered_second = delivered(second)
         finally:
             second.stop()
-        assert 0 < delivered_first < total, f"the SIGTERM came {'after' if delivered_first == total else 'before'} the stream"
-        assert delivered_first + delivered_second == total
+        assert delivered_first + delivered_second == total, "messages were lost or handed off twice across the restart"
 
 
 def test_client_events_are_forwarded_to_an_upstream_queue(sqs):
     upstream = sqs.create_queue(QueueName=f"herald-upstream-{time.time_ns()}")["QueueUrl"]
-    herald = Herald("--queue", "none", "--sqs-endpoint", ENDPOINT, "--upstream-events", "item_removed",
+    herald = Herald("--auth", "none", "--queue", "none", "--sqs-endpoint", ENDPOINT, "--upstream-events", "item_removed",
                     "--upstream-queue-url", upstream)
     try:
         client = socketio.Client(reconnection=False)

@@ -1,0 +1,202 @@
+import Foundation
+import Herald
+import HeraldQueue
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import SocketIO
+import SocketIOHummingbird
+
+extension ServePlan {
+    /// Runs the gateway until SIGTERM or SIGINT. Every start-up failure becomes one
+    /// ``HeraldSettings/Problem`` naming its cause, after what was opened is closed.
+    func run() async throws(HeraldSettings.Problem) {
+        let logFormat = self.logFormat
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = logFormat == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "herald")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        if !gateway.auth.isEnabled {
+            logger.warning("auth = none: client authentication is off, any client may connect (set jwt-secret, jwt-public-keys or jwks to require tokens)")
+        }
+        var socketIO = self.socketIO
+        socketIO.logger = logger
+        let gateway: HeraldGateway
+        do {
+            gateway = try await HeraldGateway(configuration: self.gateway, socketIO: socketIO, logger: logger)
+        } catch {
+            let key = [HeraldSettings.jwtPublicKeys, HeraldSettings.jwks].first(where: settings.isGiven) ?? HeraldSettings.auth
+            throw settings.problem(key, "cannot load the keys that verify client tokens: \(error)")
+        }
+        let embedded = try await openEmbeddedQueue(logger: logger)
+        do {
+            try await run(gateway: gateway, embedded: embedded, registry: registry, logger: logger)
+        } catch {
+            try? await embedded?.close()
+            throw error
+        }
+        do {
+            try await embedded?.close()
+        } catch {
+            throw HeraldSettings.Problem(description: "queue-path: closing \(embedded?.path ?? ""): \(error)", status: 1)
+        }
+        logger.info("herald stopped", metadata: ["delivered": "\(gateway.stats.eventsDelivered)"])
+    }
+
+    /// Opens the embedded queue, when it is the source, with the lock that keeps a second herald
+    /// process out of it.
+    private func openEmbeddedQueue(logger: Logger) async throws(HeraldSettings.Problem) -> EmbeddedQueue? {
+        guard case .embedded(let path) = source else { return nil }
+        var configuration = EmbeddedQueue.Configuration()
+        configuration.exclusive = true
+        do {
+            return try await EmbeddedQueue.open(path: path, configuration: configuration, logger: logger)
+        } catch let error as EmbeddedQueueLockError {
+            if case .held = error {
+                throw settings.problem(
+                    HeraldSettings.queuePath, "\(path) is used by another herald process; give each instance its own --queue-path"
+                )
+            }
+            throw settings.problem(HeraldSettings.queuePath, "\(error); give a --queue-path in a directory herald may write to")
+        } catch {
+            throw settings.problem(HeraldSettings.queuePath, "cannot open \(path): \(error); give a --queue-path in a directory herald may write to")
+        }
+    }
+
+    private func run(gateway: HeraldGateway, embedded: EmbeddedQueue?, registry: PrometheusCollectorRegistry, logger: Logger) async throws(HeraldSettings.Problem) {
+        let listening = ListenGate()
+        var consumers: [any Service] = []
+        var publisher: any HeraldPublisher = DirectPublisher(gateway: gateway)
+        var readiness: [String: HeraldReadinessCheck] = [:]
+        switch source {
+        case .none:
+            break
+        case .embedded:
+            guard let queue = embedded else { preconditionFailure("the embedded queue is opened before the services are made") }
+            publisher = EmbeddedQueuePublisher(queue: queue)
+            // Published messages are delivered in the order they were published: one ordered
+            // group, read by one poller.
+            var ordered = consumer
+            ordered.pollers = 1
+            let source = EmbeddedMessageSource(queue: queue, ordered: true)
+            consumers.append(QueueConsumer(source: source, configuration: ordered, logger: logger) { await gateway.handOff($0) })
+            readiness["queue"] = {
+                do {
+                    let counts = try await queue.counts()
+                    return (true, "embedded: \(counts.visible) waiting, \(counts.invisible) in flight")
+                } catch {
+                    return (false, "embedded queue unreadable: \(error)")
+                }
+            }
+        case .sqs(let client, let queueURL):
+            consumers.append(
+                QueueConsumer(source: SQSMessageSource(client: client, queueURL: queueURL), configuration: consumer, logger: logger) {
+                    await gateway.handOff($0)
+                }
+            )
+            readiness["queue"] = {
+                do {
+                    _ = try await client.getQueueAttributes(queueURL: queueURL, names: [.approximateNumberOfMessages])
+                    return (true, "sqs: reachable")
+                } catch {
+                    return (false, "sqs: \(error)")
+                }
+            }
+        }
+
+        let router = Router()
+        gateway.addPublishRoutes(to: router, publisher: publisher)
+        gateway.addOperationsRoutes(to: router, registry: registry, readiness: readiness)
+        let startedMetadata: Logger.Metadata = [
+            "address": "\(host):\(port)", "namespaces": "\(self.gateway.namespaces)", "auth": "\(self.gateway.auth)",
+            "api-key": "\(self.gateway.apiKey == nil ? "none" : "set")", "queue": "\(source)",
+        ]
+        let app = Application(
+            router: router,
+            server: .socketIO(gateway.io),
+            configuration: .init(address: .hostname(host, port: port)),
+            onServerRunning: { _ in
+                listening.open()
+                logger.info("herald started", metadata: startedMetadata)
+            },
+            logger: logger
+        )
+        // Shut down in reverse order: /readyz answers 503 for the drain period while everything
+        // runs; then the consumers stop and flush their deletes; then the clients are closed;
+        // then the HTTP server stops. The consumers start only once the port is bound, so that a
+        // busy port stops herald before it takes any message.
+        let services: [any Service] = [app, SocketIODrainService(gateway: gateway, logger: logger)]
+            + consumers.map { AfterListening(gate: listening, service: $0) }
+            + [ReadinessDrainService(gateway: gateway, period: drainPeriod, logger: logger)]
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        groupConfiguration.maximumGracefulShutdownDuration = shutdownDeadline
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        do {
+            try await ServiceGroup(configuration: groupConfiguration).run()
+        } catch {
+            guard listening.isOpen else { throw StartupFailure.listen(host: host, port: port, error: error) }
+            throw HeraldSettings.Problem(description: "stopped on an error: \(error)", status: 1)
+        }
+    }
+}
+
+/// Runs a service once the HTTP server listens; a shutdown or a failure before then ends it
+/// without running it.
+struct AfterListening: Service {
+    let gate: ListenGate
+    let service: any Service
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown { try await gate.wait() }
+        } catch is CancellationError {
+            return
+        }
+        try await service.run()
+    }
+}
+
+/// First to hear a graceful shutdown: `/readyz` answers 503 at once, and for `period` clients
+/// stay connected and messages keep flowing, so that a load balancer stops sending new clients
+/// before the others are closed.
+struct ReadinessDrainService: Service {
+    let gateway: HeraldGateway
+    let period: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        guard !Task.isCancelled else { return }
+        gateway.stats.beginShutdown()
+        logger.info("shutting down: /readyz answers 503", metadata: ["drain-period": "\(period)", "clients": "\(gateway.io.engine.connectionCount)"])
+        try? await Task.sleep(for: period)
+    }
+}
+
+/// After the consumers stopped: closes every client's connection the way the reference server
+/// does at shutdown (each socket leaves with "server shutting down" and no DISCONNECT packet,
+/// then the transport closes), so that clients see a transport close and reconnect elsewhere.
+struct SocketIODrainService: Service {
+    let gateway: HeraldGateway
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        guard !Task.isCancelled else { return }
+        gateway.stats.beginShutdown()
+        logger.info("closing client connections", metadata: ["clients": "\(gateway.io.engine.connectionCount)"])
+        gateway.io.close()
+    }
+}

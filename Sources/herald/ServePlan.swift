@@ -1,0 +1,164 @@
+import Foundation
+import Herald
+import HeraldQueue
+import Logging
+import SQS
+import SocketIO
+
+/// A validated `serve` configuration, ready to run: every setting checked, and the ones that
+/// depend on each other checked together.
+struct ServePlan {
+    /// Where messages come from.
+    enum Source: CustomStringConvertible {
+        case none
+        case embedded(path: String)
+        case sqs(client: SQSClient, queueURL: String)
+
+        var description: String {
+            switch self {
+            case .none: "none"
+            case .embedded(let path): "embedded (\(path))"
+            case .sqs(_, let queueURL): "sqs (\(queueURL))"
+            }
+        }
+    }
+
+    let settings: HeraldSettings
+    let host: String
+    let port: Int
+    let gateway: HeraldConfiguration
+    /// The Socket.IO limits; the logger is set when the plan runs.
+    let socketIO: SocketIOConfiguration
+    let source: Source
+    let consumer: QueueConsumerConfiguration
+    let logFormat: String
+    let logLevel: Logger.Level
+    let drainPeriod: Duration
+    let shutdownDeadline: Duration
+
+    init(_ settings: HeraldSettings) throws(HeraldSettings.Problem) {
+        typealias S = HeraldSettings
+        self.settings = settings
+        host = settings.value(S.host)
+        port = settings.value(S.port)
+        var gateway = HeraldConfiguration()
+        gateway.apiKey = settings.optional(S.apiKey)
+        gateway.operationsKey = settings.optional(S.operationsKey)
+        let namespaces = settings.value(S.namespaces)
+        for namespace in namespaces where !namespace.hasPrefix("/") {
+            throw settings.problem(S.namespaces, "'\(namespace)' must start with '/'")
+        }
+        gateway.namespaces = namespaces.isEmpty ? ["/"] : namespaces
+        gateway.defaultEvent = settings.optional(S.defaultEvent)
+        gateway.auth = try Self.auth(settings)
+        gateway.requireTokenExpiration = settings.value(S.jwtRequireExp)
+        let origins = settings.value(S.allowedOrigins)
+        for origin in origins where origin != "*" && !Self.isOrigin(origin) {
+            throw settings.problem(S.allowedOrigins, "'\(origin)' is not an origin (scheme://host[:port], no path) or '*'")
+        }
+        gateway.allowedOrigins = origins
+        gateway.allowCredentials = settings.value(S.allowCredentials)
+        gateway.maxBroadcastBacklogBytes = settings.value(S.maxBroadcastBacklogMB) << 20
+
+        var socketIO = SocketIOConfiguration()
+        socketIO.maxAttachments = settings.value(S.maxAttachments)
+        socketIO.maxPendingEventsPerSocket = settings.value(S.maxPendingEvents)
+        self.socketIO = socketIO
+
+        let region = settings.optional(S.sqsRegion) ?? ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1"
+        let endpoint = settings.optional(S.sqsEndpoint).flatMap(URL.init(string:))
+        let sqs = SQSClient(configuration: SQSConfiguration(region: region, endpoint: endpoint))
+        switch settings.value(S.queue) {
+        case "sqs":
+            guard let url = settings.optional(S.sqsQueueURL) else {
+                throw HeraldSettings.Problem(description: "sqs-queue-url: required with queue = sqs (the SQS queue to consume)")
+            }
+            source = .sqs(client: sqs, queueURL: url)
+        case "embedded":
+            source = .embedded(path: settings.value(S.queuePath))
+        default:
+            source = .none
+        }
+        var consumer = QueueConsumerConfiguration()
+        consumer.pollers = settings.value(S.pollers)
+        consumer.maxInFlight = settings.value(S.maxInFlight)
+        consumer.deduplicationKey = .attribute(HeraldMessage.idAttribute)
+        self.consumer = consumer
+
+        let webhook = settings.optional(S.webhookURL)
+        let upstreamQueue = settings.optional(S.upstreamQueueURL)
+        if let events = settings.optional(S.upstreamEvents), !events.isEmpty {
+            guard webhook != nil || upstreamQueue != nil else {
+                throw settings.problem(S.upstreamEvents, "set webhook-url or upstream-queue-url to say where the events go")
+            }
+            gateway.upstream = HeraldUpstreamConfiguration(events: Set(events), webhookURL: webhook, queue: upstreamQueue.map { (sqs, $0) })
+        } else if webhook != nil || upstreamQueue != nil {
+            throw settings.problem(S.upstreamEvents, "name the client events to forward to \(webhook != nil ? "webhook-url" : "upstream-queue-url") ('*' for all)")
+        }
+        self.gateway = gateway
+        logFormat = settings.value(S.logFormat)
+        logLevel = Logger.Level(rawValue: settings.value(S.logLevel)) ?? .info
+        let drain = settings.value(S.drainPeriod)
+        let deadline = settings.value(S.shutdownDeadline)
+        guard drain < deadline else {
+            throw settings.problem(
+                S.drainPeriod,
+                "\(drain) s is not shorter than shutdown-deadline (\(deadline) s), which covers the drain and the close: lower drain-period or raise shutdown-deadline"
+            )
+        }
+        drainPeriod = .seconds(drain)
+        shutdownDeadline = .seconds(deadline)
+
+        let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1"
+        if !loopback, gateway.apiKey == nil {
+            throw HeraldSettings.Problem(description: "api-key: binding \(host) (not loopback) requires a publish API key (--api-key or HERALD_API_KEY)")
+        }
+    }
+
+    /// How clients authenticate: `auth = jwt` (the default) needs exactly one key source;
+    /// `auth = none` is the only way to run without client authentication.
+    private static func auth(_ settings: HeraldSettings) throws(HeraldSettings.Problem) -> HeraldAuthConfiguration {
+        typealias S = HeraldSettings
+        let keySources: [any SettingDeclaration] = [S.jwtSecret, S.jwtPublicKeys, S.jwks].filter(settings.isGiven)
+        if keySources.count > 1 {
+            throw HeraldSettings.Problem(description: "\(keySources.map(\.name).joined(separator: " and ")): give only one way to verify tokens")
+        }
+        if settings.value(S.auth) == "none" {
+            if let key = keySources.first {
+                throw settings.problem(
+                    S.auth, "'none' turns client authentication off, but \(key.name) (from \(settings.source(key))) is set: remove one of them"
+                )
+            }
+            return .disabled
+        }
+        if let secret = settings.optional(S.jwtSecret) {
+            guard secret.utf8.count >= 32 else { throw settings.problem(S.jwtSecret, "an HS256 secret must be at least 32 bytes") }
+            return .hs256(secret: secret)
+        }
+        if let path = settings.optional(S.jwtPublicKeys) {
+            try readable(path, S.jwtPublicKeys, settings, what: "a PEM file of RS256/ES256 public keys")
+            return .publicKeys(pemFile: path)
+        }
+        if let path = settings.optional(S.jwks) {
+            try readable(path, S.jwks, settings, what: "a JWKS file")
+            return .jwks(file: path)
+        }
+        throw settings.problem(
+            S.auth,
+            "'jwt' needs a key to verify client tokens: set jwt-secret, jwt-public-keys or jwks (--auth none runs without client authentication)"
+        )
+    }
+
+    private static func readable(_ path: String, _ setting: any SettingDeclaration, _ settings: HeraldSettings, what: String) throws(HeraldSettings.Problem) {
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "not readable" : "no such file"
+            throw settings.problem(setting, "cannot read \(path) (\(reason)); give \(what)")
+        }
+    }
+
+    /// Whether `text` is a browser origin: scheme, host and optional port, without a path.
+    private static func isOrigin(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host?.isEmpty == false else { return false }
+        return url.path.isEmpty && url.query == nil && url.fragment == nil && url.user == nil
+    }
+}
