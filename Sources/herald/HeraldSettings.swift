@@ -39,6 +39,13 @@ struct HeraldSettings: Sendable {
     static let upstreamEvents = Setting<[String]>("upstream-events", .list("<list>"), help: "Client events forwarded upstream, comma-separated ('*' for all).")
     static let webhookURL = Setting<String>("webhook-url", .url, help: "Webhook receiving forwarded client events; its JSON answer is the client's ack.")
     static let upstreamQueueURL = Setting<String>("upstream-queue-url", .url, help: "SQS queue receiving forwarded client events.")
+    static let upstreamMaxInFlight = Setting(
+        "upstream-max-in-flight", .whole(1...100_000), default: 64,
+        help: "Client events forwarded upstream at once; past it an event is refused (its ack carries the error)."
+    )
+    static let upstreamAttempts = Setting(
+        "upstream-attempts", .whole(1...20), default: 3, help: "Tries of a forward that failed on a connection error or a 5xx answer."
+    )
     static let maxBroadcastBacklogMB = Setting(
         "max-broadcast-backlog-mb", .whole(1...65536, unit: "MiB"), default: 64,
         help: "MiB of broadcasts waiting for the event loops; past it the publish API answers 503 and the consumer waits."
@@ -66,7 +73,7 @@ struct HeraldSettings: Sendable {
         config, host, port, apiKey, operationsKey, namespaces, defaultEvent,
         auth, jwtSecret, jwtPublicKeys, jwks, jwtRequireExp, allowedOrigins, allowCredentials,
         queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, pollers, maxInFlight,
-        upstreamEvents, webhookURL, upstreamQueueURL,
+        upstreamEvents, webhookURL, upstreamQueueURL, upstreamMaxInFlight, upstreamAttempts,
         maxBroadcastBacklogMB, maxAttachments, maxPendingEvents,
         logFormat, logLevel, drainPeriod, shutdownDeadline,
     ]

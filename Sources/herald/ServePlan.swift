@@ -91,7 +91,10 @@ struct ServePlan {
             guard webhook != nil || upstreamQueue != nil else {
                 throw settings.problem(S.upstreamEvents, "set webhook-url or upstream-queue-url to say where the events go")
             }
-            gateway.upstream = HeraldUpstreamConfiguration(events: Set(events), webhookURL: webhook, queue: upstreamQueue.map { (sqs, $0) })
+            var upstream = HeraldUpstreamConfiguration(events: Set(events), webhookURL: webhook, queue: upstreamQueue.map { (sqs, $0) })
+            upstream.maxInFlight = settings.value(S.upstreamMaxInFlight)
+            upstream.maxAttempts = settings.value(S.upstreamAttempts)
+            gateway.upstream = upstream
         } else if webhook != nil || upstreamQueue != nil {
             throw settings.problem(S.upstreamEvents, "name the client events to forward to \(webhook != nil ? "webhook-url" : "upstream-queue-url") ('*' for all)")
         }

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from test_herald_end_to_end import BIN, Herald, Listener
+from herald_process import BIN, Herald, Listener
 
 pytestmark = pytest.mark.skipif(not BIN, reason="run through scripts/test (needs the built herald)")
 
@@ -45,9 +45,9 @@ def http(method, url, body=None, headers=None):
     request = urllib.request.Request(url, data=body.encode() if body is not None else None, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read().decode()
+            return response.status, response.headers, response.read().decode()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read().decode()
+        return error.code, error.headers, error.read().decode()
 
 
 def masked_text_frame(text):
@@ -156,5 +156,31 @@ def test_by_default_only_pages_of_herald_s_own_origin_may_open_sessions():
         sock, status = websocket_handshake(herald.port, origin=f"http://127.0.0.1:{herald.port}")
         sock.close()
         assert status == "HTTP/1.1 101 Switching Protocols"
+    finally:
+        herald.stop()
+
+
+def test_listed_origins_may_connect_over_both_transports_with_credentials_when_allowed():
+    herald = Herald("--auth", "none", "--queue", "none", "--allowed-origins", "https://app.example", "--allow-credentials", "true")
+    try:
+        handshake = f"{herald.url}/socket.io/?EIO=4&transport=polling"
+        status, headers, _ = http("GET", handshake, headers={"Origin": "https://app.example"})
+        assert status == 200
+        assert headers["Access-Control-Allow-Origin"] == "https://app.example"
+        assert headers["Access-Control-Allow-Credentials"] == "true"
+        assert headers["Vary"] == "Origin"
+        status, headers, _ = http("OPTIONS", handshake, headers={
+            "Origin": "https://app.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+        assert status == 204
+        assert headers["Access-Control-Allow-Origin"] == "https://app.example"
+        assert "POST" in headers["Access-Control-Allow-Methods"]
+        assert http("GET", handshake, headers={"Origin": "https://other.example"})[0] == 403
+
+        sock, status = websocket_handshake(herald.port, origin="https://app.example")
+        sock.close()
+        assert status == "HTTP/1.1 101 Switching Protocols"
+        sock, status = websocket_handshake(herald.port, origin="https://other.example")
+        sock.close()
+        assert status == "HTTP/1.1 400 Bad Request"
     finally:
         herald.stop()
