@@ -60,7 +60,19 @@ struct SQSClientTests {
 
     @Test("A closed port fails with a transport error")
     func transportError() async throws {
-        let port = try await LocalHTTPServer.with(respond: { _ in nil }) { $0.port }
+        // A socket bound but not listening: connections to its port are refused, and no other
+        // test can take the port while it is held (a port freed by closing a server could be).
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, length) == 0 && getsockname(holder, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
         let error = await #expect(throws: SQSError.self) {
             try await Self.client(URL(string: "http://127.0.0.1:\(port)")!, timeout: .seconds(1)).getQueueURL(name: "jobs")
         }
