@@ -148,6 +148,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "decode-bench",
+            dependencies: [
+                "EngineIO",
+                "SocketIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "conformance-server",
             dependencies: [
                 "EngineIO",
