@@ -120,9 +120,6 @@ public final class GatewayStats: Sendable {
     public var eventsReceived: Int { eventsIn.load(ordering: .relaxed) }
     /// Messages handed to the broadcast path, whether or not any client was there to get them.
     public var messagesBroadcast: Int { broadcasts.load(ordering: .relaxed) }
-    /// The same figure as ``messagesBroadcast``, under the name it had before deliveries were
-    /// counted per recipient.
-    public var eventsDelivered: Int { messagesBroadcast }
     /// Deliveries: each message counts once per local client it was written to.
     public var deliveries: Int { recipients.load(ordering: .relaxed) }
     /// Messages that reached no client: nobody connected was in their rooms (or nobody at all).

@@ -48,7 +48,7 @@ extension ServePlan {
         } catch {
             throw HeraldSettings.Problem(description: "queue-path: closing \(embedded?.path ?? ""): \(error)", status: 1)
         }
-        logger.info("herald stopped", metadata: ["delivered": "\(gateway.stats.eventsDelivered)"])
+        logger.info("herald stopped", metadata: ["messages": "\(gateway.stats.messagesBroadcast)", "deliveries": "\(gateway.stats.deliveries)"])
     }
 
     /// Opens the embedded queue, when it is the source, with the lock that keeps a second herald

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.skipif(not (ENDPOINT and BIN), reason="run through scri
 
 
 def delivered(herald):
-    found = re.findall(r"delivered=(\d+).*herald stopped", herald.output())
+    """The messages herald handed to the broadcast path before it stopped, from its last log line."""
+    found = re.findall(r"messages=(\d+).*herald stopped", herald.output())
     assert found, "herald did not log its stop:\n" + herald.output()
     return int(found[-1])
 
