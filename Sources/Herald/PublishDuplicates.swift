@@ -15,30 +15,24 @@ final class PublishDuplicates: Sendable {
     /// How many ids are remembered at most.
     static let capacity = 100_000
 
-    private struct State {
-        var seen: [String: ContinuousClock.Instant] = [:]
-        var order: [(id: String, at: ContinuousClock.Instant)] = []
-        var head = 0
-    }
-
     private let window: Duration
-    private let state = Mutex(State())
+    private let seen: Mutex<ExpiringKeySet>
 
     init(window: Duration = QueueConsumerConfiguration().duplicateWindow) {
         self.window = window
+        self.seen = Mutex(ExpiringKeySet(window: window, capacity: Self.capacity))
     }
 
     /// Reserves the ids of a request: returns, for each id (`nil` for a message without one),
     /// whether it is new. A repeated id within one request counts as a duplicate too.
     func reserve(_ ids: [String?], now: ContinuousClock.Instant = .now) -> [Bool] {
         guard window > .zero else { return ids.map { _ in true } }
-        return state.withLock { state in
-            Self.evict(&state, before: now - window)
+        return seen.withLock { seen in
+            seen.evict(now: now)
             return ids.map { id in
                 guard let id else { return true }
-                guard state.seen[id] == nil else { return false }
-                state.seen[id] = now
-                state.order.append((id, now))
+                guard !seen.contains(id) else { return false }
+                seen.insert(id, at: now)
                 return true
             }
         }
@@ -46,22 +40,8 @@ final class PublishDuplicates: Sendable {
 
     /// Forgets ids whose publishing failed, so that a retry is not answered as a duplicate.
     func release(_ ids: some Sequence<String>) {
-        state.withLock { state in
-            for id in ids { state.seen[id] = nil }
-        }
-    }
-
-    private static func evict(_ state: inout State, before limit: ContinuousClock.Instant) {
-        while state.head < state.order.count,
-            state.order[state.head].at < limit || state.order.count - state.head > capacity
-        {
-            let entry = state.order[state.head]
-            if state.seen[entry.id] == entry.at { state.seen[entry.id] = nil }
-            state.head += 1
-        }
-        if state.head > 1024, state.head * 2 > state.order.count {
-            state.order.removeFirst(state.head)
-            state.head = 0
+        seen.withLock { seen in
+            for id in ids { seen.remove(id) }
         }
     }
 }
