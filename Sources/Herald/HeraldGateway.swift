@@ -49,15 +49,15 @@ public final class HeraldGateway: Sendable {
                     throw SocketIOConnectError(String(describing: error))
                 }
                 socket.data = ["rooms": .array(claims.roomNames.map { .string($0) }), "claims": claims.value]
+                // Joined on admission, before CONNECT is written: a publish to these rooms right
+                // after the client's `connect` reaches it.
+                socket.join(claims.roomNames)
             }
         }
         let stats = self.stats
         let upstream = self.upstream
         let expiry = self.expiry
         namespace.onConnection { socket in
-            if let rooms = socket.data["rooms"]?.arrayValue {
-                socket.join(rooms.compactMap(\.stringValue))
-            }
             stats.clientConnected()
             socket.onAny { event in
                 stats.eventReceived()

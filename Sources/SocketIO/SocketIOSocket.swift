@@ -18,7 +18,12 @@ public final class SocketIOSocket: Sendable {
     let queue: SerialTaskQueue
 
     private struct State {
-        var connected = false
+        var phase = Phase.connecting
+        /// Rooms joined while connecting (by a middleware): added to the adapter on admission,
+        /// before the client hears it is connected.
+        var pendingRooms: Set<String> = []
+        /// Why the socket left, once it was connected and left.
+        var closeReason: SocketIODisconnectReason?
         var handlers: [String: [SocketIOEventHandler]] = [:]
         var anyHandlers: [SocketIOEventHandler] = []
         var disconnecting: [SocketIODisconnectHandler] = []
@@ -46,7 +51,10 @@ public final class SocketIOSocket: Sendable {
     public var connection: EngineIOConnection { client.connection }
 
     /// Whether the socket is connected to its namespace.
-    public var isConnected: Bool { state.withLockedValue { $0.connected } }
+    public var isConnected: Bool { state.withLockedValue { $0.phase == .connected } }
+
+    /// Where a socket is in its life: admission (middlewares), connected, or gone.
+    enum Phase { case connecting, connected, closed }
 
     /// Application data attached to the socket (visible to ``SocketIONamespace/fetchSockets()``).
     public var data: SocketIOValue {
@@ -67,13 +75,28 @@ public final class SocketIOSocket: Sendable {
     }
 
     /// Adds a handler run when the socket is about to leave, while it is still in its rooms.
+    /// Added to a socket that already left (its client went away while a connection handler
+    /// ran), it runs at once, after the handler that added it.
     public func onDisconnecting(_ handler: @escaping SocketIODisconnectHandler) {
-        state.withLockedValue { $0.disconnecting.append(handler) }
+        addLifecycleHandler(handler, to: \.disconnecting)
     }
 
-    /// Adds a handler run once the socket has left.
+    /// Adds a handler run once the socket has left. Added to a socket that already left, it runs
+    /// at once, after the handler that added it: what a connection handler counts or claims on
+    /// connect, its disconnect handler always gives back.
     public func onDisconnect(_ handler: @escaping SocketIODisconnectHandler) {
-        state.withLockedValue { $0.disconnect.append(handler) }
+        addLifecycleHandler(handler, to: \.disconnect)
+    }
+
+    private func addLifecycleHandler(_ handler: @escaping SocketIODisconnectHandler, to list: WritableKeyPath<State, [SocketIODisconnectHandler]>) {
+        let leftWith = state.withLockedValue { state -> SocketIODisconnectReason? in
+            guard let reason = state.closeReason else {
+                state[keyPath: list].append(handler)
+                return nil
+            }
+            return reason
+        }
+        if let leftWith { queue.enqueue(bounded: false) { [self] in await handler(self, leftWith) } }
     }
 
     // MARK: Rooms
@@ -82,13 +105,32 @@ public final class SocketIOSocket: Sendable {
     public var rooms: Set<String> { namespace.adapter.rooms(of: id) }
 
     /// Joins rooms.
-    public func join(_ rooms: String...) { namespace.adapter.addAll(id, rooms: Set(rooms)) }
+    public func join(_ rooms: String...) { join(rooms) }
 
-    /// Joins rooms.
-    public func join(_ rooms: some Sequence<String>) { namespace.adapter.addAll(id, rooms: Set(rooms)) }
+    /// Joins rooms. Called from a middleware, the rooms are joined when the socket is admitted,
+    /// before the client learns it is connected: a broadcast to them right after the client's
+    /// `connect` reaches it. On a socket that left, it does nothing.
+    public func join(_ rooms: some Sequence<String>) {
+        state.withLockedValue { state in
+            switch state.phase {
+            case .connecting: state.pendingRooms.formUnion(rooms)
+            // Under the socket's lock, so that a close cannot slip between the check and the join.
+            case .connected: namespace.adapter.addAll(id, rooms: Set(rooms))
+            case .closed: break
+            }
+        }
+    }
 
     /// Leaves a room.
-    public func leave(_ room: String) { namespace.adapter.del(id, room: room) }
+    public func leave(_ room: String) {
+        state.withLockedValue { state in
+            switch state.phase {
+            case .connecting: state.pendingRooms.remove(room)
+            case .connected: namespace.adapter.del(id, room: room)
+            case .closed: break
+            }
+        }
+    }
 
     // MARK: Emitting
 
@@ -150,7 +192,7 @@ public final class SocketIOSocket: Sendable {
 
     func registerAck(id: Int, timeout: Duration?, _ callback: @escaping @Sendable (Result<[SocketIOValue], SocketIOAckError>) -> Void) {
         let connected = state.withLockedValue { state -> Bool in
-            guard state.connected else { return false }
+            guard state.phase == .connected else { return false }
             let timer = timeout.map { timeout in
                 connection.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
                     [self] in self.resolveAck(id: id, with: .failure(.timeout))
@@ -170,10 +212,15 @@ public final class SocketIOSocket: Sendable {
 
     // MARK: Lifecycle, driven by the client
 
+    /// Admits the socket: it joins its own room and those its middlewares chose, then becomes
+    /// one of the namespace's sockets. Runs before CONNECT is written.
     func markConnected() {
-        state.withLockedValue { $0.connected = true }
+        state.withLockedValue { state in
+            state.phase = .connected
+            namespace.adapter.addAll(id, rooms: state.pendingRooms.union([id]))
+            state.pendingRooms = []
+        }
         namespace.localSockets.insert(self)
-        namespace.adapter.addAll(id, rooms: [id])
     }
 
     func receive(_ packet: SocketIOPacket) {
@@ -229,14 +276,16 @@ public final class SocketIOSocket: Sendable {
     func close(reason: SocketIODisconnectReason) {
         let (wasConnected, acks, disconnecting, disconnect) = state.withLockedValue { state in
             defer {
-                state.connected = false
+                state.phase = .closed
+                state.pendingRooms = []
                 state.acks.removeAll()
                 state.handlers.removeAll()
                 state.anyHandlers.removeAll()
                 state.disconnecting.removeAll()
                 state.disconnect.removeAll()
             }
-            return (state.connected, Array(state.acks.values), state.disconnecting, state.disconnect)
+            if state.phase == .connected { state.closeReason = reason }
+            return (state.phase == .connected, Array(state.acks.values), state.disconnecting, state.disconnect)
         }
         guard wasConnected else { return }
         for ack in acks {
