@@ -1,7 +1,8 @@
 /// A ``MessageSource`` over an ``EmbeddedQueue``.
 ///
-/// A receive looks for visible messages every ``EmbeddedQueue/Configuration/pollInterval`` until
-/// the wait time is over. The dead-letter policy is the queue's
+/// A waiting receive wakes as soon as a message enqueued through the same ``EmbeddedQueue`` is
+/// committed, and looks again every ``EmbeddedQueue/Configuration/pollInterval`` for what it
+/// cannot be told about (other processes' messages, expired visibility) until the wait time is over. The dead-letter policy is the queue's
 /// ``EmbeddedQueue/Configuration/maxReceiveCount``. When `ordered`, the source is FIFO: the
 /// messages of one group (``EmbeddedQueue/NewMessage/groupID``) are handled one after the other,
 /// in the order they were enqueued (with a single poller).
@@ -36,14 +37,18 @@ public struct EmbeddedMessageSource: MessageSource {
         )
     }
 
-    /// Receives what is visible, looking again every poll interval until `waitTime` is over.
+    /// Receives what is visible, waiting until `waitTime` is over for an enqueue to commit (or,
+    /// at each poll interval, for anything else to become visible).
     public func receive(maxMessages: Int, waitTime: Duration) async throws -> [QueueMessage] {
         let deadline = ContinuousClock.now + waitTime
         while true {
+            // Read before looking, so that a commit during the look wakes the wait below at once.
+            let seen = queue.changes.generation
             let messages = try await queue.receive(maxMessages: maxMessages)
             let now = ContinuousClock.now
             if !messages.isEmpty || now >= deadline { return messages }
-            try await Task.sleep(for: min(queue.configuration.pollInterval, deadline - now))
+            await queue.changes.wait(after: seen, timeout: min(queue.configuration.pollInterval, deadline - now))
+            try Task.checkCancellation()
         }
     }
 

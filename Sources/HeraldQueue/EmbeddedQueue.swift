@@ -20,7 +20,9 @@ public final class EmbeddedQueue: Sendable {
         /// Receives after which a message is moved to the dead-letter table on its next receive;
         /// `nil` keeps messages forever.
         public var maxReceiveCount: Int? = 5
-        /// How often a waiting receive looks for new messages.
+        /// How often a waiting receive looks for messages it was not told about: those other
+        /// processes enqueued, and those whose visibility ran out. A message enqueued through
+        /// this queue wakes a waiting receive as soon as it is committed.
         public var pollInterval: Duration = .milliseconds(100)
         /// Whether opening takes an exclusive lock on `<path>.lock`, so that no other queue
         /// opened with this option (in this process or another) can use the file at the same
@@ -74,6 +76,8 @@ public final class EmbeddedQueue: Sendable {
     public let configuration: Configuration
     private let connection: SQLiteConnection
     private let lock = AsyncLock()
+    /// Bumped after each commit that may make messages visible: waiting receives look again.
+    let changes = ChangeSignal()
     private let processLock: EmbeddedQueueLock?
     private let deadLetterCounter: Counter
     private let logger: Logger
@@ -210,6 +214,7 @@ public final class EmbeddedQueue: Sendable {
                 )
             }
         }
+        changes.notify()
         return rows.map(\.0)
     }
 
@@ -325,6 +330,7 @@ public final class EmbeddedQueue: Sendable {
             )
         }
         if rows.isEmpty { throw EmbeddedQueueError.receiptNotFound(messageID: receipt.messageID) }
+        if timeout == .zero { changes.notify() }
     }
 
     // MARK: Inspection

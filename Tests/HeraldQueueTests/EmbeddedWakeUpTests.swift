@@ -1,0 +1,66 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import HeraldQueue
+
+@Suite("The embedded queue wakes a waiting receive when a message is committed")
+struct EmbeddedWakeUpTests {
+    @Test("a receive waiting with no poll to fall back on gets the message enqueued meanwhile")
+    func enqueueWakesAWaitingReceive() async throws {
+        let directory = try TemporaryDirectory()
+        var configuration = EmbeddedQueue.Configuration()
+        // Longer than the wait: only the commit's signal can make the receive look again.
+        configuration.pollInterval = .seconds(60)
+        let queue = try await EmbeddedQueue.open(path: directory.file("wake.sqlite"), configuration: configuration)
+        let source = EmbeddedMessageSource(queue: queue)
+        let generation = queue.changes.generation
+        let receive = Task { try await source.receive(maxMessages: 10, waitTime: .seconds(10)) }
+        // The receive is waiting once it has looked once and found nothing: enqueue after that.
+        try await waitUntil { queue.changes.waiting > 0 }
+        #expect(queue.changes.generation == generation)
+        let id = try await queue.enqueue(body: Array("hello".utf8))
+        let received = try await receive.value
+        #expect(received.map(\.id) == [id])
+        try await queue.close()
+    }
+
+    @Test("a message given back with zero visibility wakes a waiting receive too")
+    func visibilityResetWakes() async throws {
+        let directory = try TemporaryDirectory()
+        var configuration = EmbeddedQueue.Configuration()
+        configuration.pollInterval = .seconds(60)
+        let queue = try await EmbeddedQueue.open(path: directory.file("back.sqlite"), configuration: configuration)
+        let source = EmbeddedMessageSource(queue: queue)
+        try await queue.enqueue(body: Array("again".utf8))
+        let first = try await queue.receive(maxMessages: 1)
+        let receive = Task { try await source.receive(maxMessages: 10, waitTime: .seconds(10)) }
+        try await waitUntil { queue.changes.waiting > 0 }
+        try await queue.changeVisibility(of: first[0].receipt, to: .zero)
+        #expect(try await receive.value.map(\.id) == first.map(\.id))
+        try await queue.close()
+    }
+
+    @Test("a cancelled receive stops waiting at once")
+    func cancellation() async throws {
+        let directory = try TemporaryDirectory()
+        var configuration = EmbeddedQueue.Configuration()
+        configuration.pollInterval = .seconds(60)
+        let queue = try await EmbeddedQueue.open(path: directory.file("cancel.sqlite"), configuration: configuration)
+        let source = EmbeddedMessageSource(queue: queue)
+        let receive = Task { try await source.receive(maxMessages: 10, waitTime: .seconds(60)) }
+        try await waitUntil { queue.changes.waiting > 0 }
+        receive.cancel()
+        await #expect(throws: CancellationError.self) { try await receive.value }
+        #expect(queue.changes.waiting == 0)
+        try await queue.close()
+    }
+
+    private func waitUntil(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw CancellationError() }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
