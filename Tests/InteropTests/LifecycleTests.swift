@@ -17,7 +17,7 @@ struct LifecycleTests {
             // Keep the task pool busy, as a loaded server's is: work that waits for a task (a
             // connection handler) waits a few milliseconds, while the event loops go on serving
             // the client's CONNECT and its publish.
-            let busy = (0..<4).map { _ in
+            let busy = (0..<2).map { _ in
                 Task.detached {
                     while !Task.isCancelled {
                         let end = ContinuousClock.now + .milliseconds(2)

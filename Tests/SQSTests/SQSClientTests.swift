@@ -74,7 +74,7 @@ struct SQSClientTests {
         try #require(bound)
         let port = Int(UInt16(bigEndian: address.sin_port))
         let error = await #expect(throws: SQSError.self) {
-            try await Self.client(URL(string: "http://127.0.0.1:\(port)")!, timeout: .seconds(1)).getQueueURL(name: "jobs")
+            try await Self.client(URL(string: "http://127.0.0.1:\(port)")!, timeout: .seconds(5)).getQueueURL(name: "jobs")
         }
         #expect(error?.kind == .transport)
         #expect(error?.description.contains("could not reach") == true)
