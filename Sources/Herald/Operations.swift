@@ -119,6 +119,7 @@ extension HeraldGateway {
 private final class GatewaySeries: Sendable {
     private typealias Figure = @Sendable (HeraldGateway) -> Int
     private let clients: Gauge
+    private let backlog: Gauge
     private let perNamespace: [(String, Gauge)]
     private let counters: [(Counter, Figure)]
     private let reported: Mutex<[Int]>
@@ -131,6 +132,7 @@ private final class GatewaySeries: Sendable {
             (registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "herald", metricName: name, unitName: "total", helpText: help)), figure)
         }
         clients = gauge("connected", unit: "clients", help: "Socket.IO clients connected now")
+        backlog = gauge("broadcast_backlog", unit: "bytes", help: "Bytes of broadcasts waiting for the event loops")
         perNamespace = namespaces.map { name in
             (name, gauge("namespace", unit: "clients", labels: [("namespace", name)], help: "Clients connected now, per namespace"))
         }
@@ -144,12 +146,23 @@ private final class GatewaySeries: Sendable {
             counter("events_in", help: "Events received from clients") { $0.stats.eventsReceived },
             counter("dropped_packets", help: "Volatile packets dropped for clients that were not ready") { $0.io.engine.statistics.droppedPackets },
             counter("slow_client_disconnects", help: "Clients disconnected because they could not keep up") { $0.io.engine.statistics.slowClientDisconnects },
+            counter("event_backlog_disconnects", help: "Sockets disconnected because their events piled up behind their handlers") {
+                $0.io.statistics.eventBacklogDisconnects
+            },
+            counter("empty_namespaces_removed", help: "Dynamic namespaces removed once their last socket left") { $0.io.statistics.emptyNamespacesRemoved },
+            counter("publish_overloaded", help: "Publish requests answered 503 because the broadcast backlog was full") {
+                $0.backpressure.refusedPublishes
+            },
+            counter("consumer_backpressure_waits", help: "Queue messages whose hand-off waited for the broadcast backlog to go down") {
+                $0.backpressure.consumerWaits
+            },
         ]
         reported = Mutex(Array(repeating: 0, count: counters.count))
     }
 
     func update(from gateway: HeraldGateway) {
         clients.set(Double(gateway.stats.connectedClients))
+        backlog.set(Double(gateway.io.engine.statistics.broadcastBacklog.pendingBytes))
         for (name, gauge) in perNamespace { gauge.set(Double(gateway.io.of(name).localSockets.count)) }
         reported.withLock { reported in
             for (index, (counter, figure)) in counters.enumerated() {

@@ -39,6 +39,10 @@ struct BackpressureTests {
             stall.signal()
             #expect(await handOff.value == .handedOff)
             try await eventually { gateway.io.engine.statistics.broadcastBacklog.pendingBytes == 0 }
+            let metrics = try await request(.GET, port: port, path: "/metrics").1
+            #expect(metrics.contains("herald_publish_overloaded_total 1\n"))
+            #expect(metrics.contains("herald_consumer_backpressure_waits_total 1\n"))
+            #expect(metrics.contains("herald_broadcast_backlog_bytes 0"))
             let events = try #require(try await listener.result()["events"] as? [[Any]])
             #expect(events.count == 2)
             #expect(events.last?.first as? String == "second")
