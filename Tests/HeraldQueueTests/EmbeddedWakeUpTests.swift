@@ -9,11 +9,7 @@ struct EmbeddedWakeUpTests {
     @Test("a receive waiting with no poll to fall back on gets the message enqueued meanwhile")
     func enqueueWakesAWaitingReceive() async throws {
         let directory = try TemporaryDirectory()
-        var configuration = EmbeddedQueue.Configuration()
-        // Longer than the wait: only the commit's signal can make the receive look again.
-        configuration.pollInterval = .seconds(60)
-        let queue = try await EmbeddedQueue.open(path: directory.file("wake.sqlite"), configuration: configuration)
-        let source = EmbeddedMessageSource(queue: queue)
+        let (queue, source) = try await open(directory.file("wake.sqlite"))
         let generation = queue.changes.generation
         let receive = Task { try await source.receive(maxMessages: 10, waitTime: .seconds(10)) }
         // The receive is waiting once it has looked once and found nothing: enqueue after that.
@@ -28,10 +24,7 @@ struct EmbeddedWakeUpTests {
     @Test("a message given back with zero visibility wakes a waiting receive too")
     func visibilityResetWakes() async throws {
         let directory = try TemporaryDirectory()
-        var configuration = EmbeddedQueue.Configuration()
-        configuration.pollInterval = .seconds(60)
-        let queue = try await EmbeddedQueue.open(path: directory.file("back.sqlite"), configuration: configuration)
-        let source = EmbeddedMessageSource(queue: queue)
+        let (queue, source) = try await open(directory.file("back.sqlite"))
         try await queue.enqueue(body: Array("again".utf8))
         let first = try await queue.receive(maxMessages: 1)
         let receive = Task { try await source.receive(maxMessages: 10, waitTime: .seconds(10)) }
@@ -44,16 +37,22 @@ struct EmbeddedWakeUpTests {
     @Test("a cancelled receive stops waiting at once")
     func cancellation() async throws {
         let directory = try TemporaryDirectory()
-        var configuration = EmbeddedQueue.Configuration()
-        configuration.pollInterval = .seconds(60)
-        let queue = try await EmbeddedQueue.open(path: directory.file("cancel.sqlite"), configuration: configuration)
-        let source = EmbeddedMessageSource(queue: queue)
+        let (queue, source) = try await open(directory.file("cancel.sqlite"))
         let receive = Task { try await source.receive(maxMessages: 10, waitTime: .seconds(60)) }
         try await waitUntil { queue.changes.waiting > 0 }
         receive.cancel()
         await #expect(throws: CancellationError.self) { try await receive.value }
         #expect(queue.changes.waiting == 0)
         try await queue.close()
+    }
+
+    /// A queue whose poll interval is longer than any wait here: only a commit's signal can
+    /// make a waiting receive look again.
+    private func open(_ path: String) async throws -> (EmbeddedQueue, EmbeddedMessageSource) {
+        var configuration = EmbeddedQueue.Configuration()
+        configuration.pollInterval = .seconds(60)
+        let queue = try await EmbeddedQueue.open(path: path, configuration: configuration)
+        return (queue, EmbeddedMessageSource(queue: queue))
     }
 
     private func waitUntil(_ condition: () -> Bool) async throws {
