@@ -105,7 +105,10 @@ struct EngineIOSessionStateMachineTests {
             step(.poll(at: 20), unknownSession),
         ]),
         Scenario(name: "the messages of a POST are delivered in order", steps: [
-            step(.post("4a\u{1e}4b\u{1e}bAQID", at: 10), .deliver(text("a")), .deliver(text("b")), .deliver(.binary(ByteBuffer(bytes: [1, 2, 3]))), .answerRequest(.ok)),
+            step(
+                .post("4a\u{1e}4b\u{1e}bAQID", at: 10), .deliver(text("a")), .deliver(text("b")), .deliver(.binary(ByteBuffer(bytes: [1, 2, 3]))),
+                .answerRequest(.ok)
+            ),
         ]),
         Scenario(name: "the client's close packet releases the pending poll with a noop and ends the session", steps: [
             step(.poll(at: 10), .holdRequest),
@@ -266,7 +269,10 @@ struct EngineIOSessionStateMachineTests {
         ]),
         Scenario(name: "a shutdown close hands a pending poll the close packet at once", steps: [
             step(.poll(at: 10), .holdRequest),
-            step(.close(.serverShuttingDown, at: 20), .cancel(.heartbeat), .answerPendingPoll(payload("1")), .notifyClosed(.serverShuttingDown), .finish),
+            step(
+                .close(.serverShuttingDown, at: 20), .cancel(.heartbeat), .answerPendingPoll(payload("1")), .notifyClosed(.serverShuttingDown),
+                .finish
+            ),
         ]),
         Scenario(name: "a graceful close whose client never polls again ends at the close timeout", steps: [
             step(.close(.forcedClose, at: 1_000), .cancel(.heartbeat), .schedule(timer(.close, 2), at: at(31_000)), .notifyClosed(.forcedClose)),
