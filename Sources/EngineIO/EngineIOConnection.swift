@@ -1,8 +1,11 @@
 public import NIOCore
-import NIOConcurrencyHelpers
+import Synchronization
 
-/// Receives what happens on one Engine.IO session. Calls come from whichever thread carried the
-/// input, one at a time per session and in order.
+/// Receives what happens on one Engine.IO session.
+///
+/// Every call is made on the session's `connection.eventLoop`, one at a time and in order. A
+/// delegate may call back into the connection (send, close) from these calls: what that causes
+/// happens after the call returns, in order.
 public protocol EngineIOConnectionDelegate: AnyObject, Sendable {
     /// A message arrived from the client.
     func connection(_ connection: EngineIOConnection, didReceive payload: EngineIOPayload)
@@ -13,24 +16,32 @@ public protocol EngineIOConnectionDelegate: AnyObject, Sendable {
 /// One Engine.IO session: a client identified by its `sid`, over polling or WebSocket, that may
 /// upgrade from the first to the second.
 ///
-/// All methods are thread-safe. Packets sent from one thread leave in the order they were sent.
+/// The session's life is an ``EngineIOSessionStateMachine`` confined to ``eventLoop``, like
+/// everything else that changes in it (the pending poll, the timers, the WebSockets): calls made
+/// on that loop take effect at once, calls made elsewhere hop onto it. All methods may be called
+/// from any thread; packets sent from one thread leave in the order they were sent.
 public final class EngineIOConnection: Sendable {
+    typealias StateMachine = EngineIOSessionStateMachine
+
     /// The session id (`sid`) given to the client in the handshake.
     public let id: String
     /// The request that opened the session.
     public let handshake: EngineIOHandshakeRequest
-    /// The event loop that runs the session's timers.
+    /// The event loop the session runs on: its state, timers and delegate calls. A session that
+    /// upgraded to a WebSocket accepted on another loop keeps this one.
     public let eventLoop: any EventLoop
 
     let configuration: EngineIOConfiguration
     let statistics: EngineIOStatistics
-    private let state: NIOLockedValueBox<State>
+    private let core: NIOLoopBoundBox<Core>
+    /// ``Status`` bits, for the readers on other threads.
+    private let status: Atomic<UInt8>
     private let onFinalClose: @Sendable (EngineIOConnection) -> Void
 
     init(
         id: String,
         handshake: EngineIOHandshakeRequest,
-        transport: State.Transport,
+        webSocket: WebSocketTransport?,
         eventLoop: any EventLoop,
         configuration: EngineIOConfiguration,
         statistics: EngineIOStatistics,
@@ -42,21 +53,32 @@ public final class EngineIOConnection: Sendable {
         self.eventLoop = eventLoop
         self.configuration = configuration
         self.onFinalClose = onFinalClose
-        self.state = NIOLockedValueBox(State(transport: transport))
+        let machine = StateMachine(
+            transport: webSocket.map { .webSocket($0.id) } ?? .polling,
+            settings: StateMachine.Settings(configuration),
+            now: .now()
+        )
+        let status = Status(machine)
+        self.status = Atomic(status.rawValue)
+        self.core = .makeBoxSendingValue(Core(machine: machine, sockets: webSocket.map { [$0] } ?? [], status: status), eventLoop: eventLoop)
     }
 
     /// The name of the current transport: `polling` or `websocket`.
     public var transportName: String {
-        state.withLockedValue { $0.transport.isWebSocket ? "websocket" : "polling" }
+        Status(rawValue: status.load(ordering: .relaxed)).contains(.webSocket) ? "websocket" : "polling"
     }
 
     /// Whether the session is still open.
     public var isOpen: Bool {
-        state.withLockedValue { $0.readyState == .open }
+        Status(rawValue: status.load(ordering: .relaxed)).contains(.open)
     }
 
-    func setDelegate(_ delegate: any EngineIOConnectionDelegate) {
-        state.withLockedValue { $0.delegate = delegate }
+    /// Sets the delegate and starts the heartbeat.
+    func start(delegate: any EngineIOConnectionDelegate) {
+        onLoop { core in
+            core.delegate = delegate
+            self.process(core.machine.start(), core)
+        }
     }
 
     // MARK: Sending
@@ -68,408 +90,267 @@ public final class EngineIOConnection: Sendable {
 
     /// Sends packets that must leave together and in order (a Socket.IO packet and its attachments).
     public func send(_ frames: some Collection<EngineIOFrame>) {
-        let outcome: SendOutcome = state.withLockedValue { state in
-            guard state.readyState == .open else { return .done }
-            switch state.transport {
-            case .webSocket(let socket):
-                socket.write(frames)
-                return .done
-            case .polling:
-                for frame in frames {
-                    if frame.isVolatile && state.pendingPoll == nil {
-                        statistics.packetDropped()
-                    } else {
-                        state.buffer(frame.packet)
-                    }
-                }
-                if state.pollBufferBytes > configuration.maxBufferedPollingBytes { return .tooSlow }
-                guard let promise = state.pendingPoll else { return .done }
-                state.pendingPoll = nil
-                return .completePoll(promise, state.drainPollBuffer())
+        if eventLoop.inEventLoop {
+            let core = self.core.value
+            perform(core.machine.send(frames), frames: frames, core)
+        } else {
+            let frames = Array(frames)
+            eventLoop.execute {
+                let core = self.core.value
+                self.perform(core.machine.send(frames), frames: frames, core)
             }
         }
-        switch outcome {
-        case .done: break
-        case .completePoll(let promise, let response): promise.succeed(response)
-        case .tooSlow:
-            statistics.slowClientDisconnected()
-            close(reason: .slowClient)
-        }
-    }
-
-    private enum SendOutcome {
-        case done
-        case completePoll(EventLoopPromise<EngineIOHTTPResponse>, EngineIOHTTPResponse)
-        case tooSlow
     }
 
     // MARK: Closing
 
     /// Closes the session. Over polling the client receives a close packet on its next poll.
     public func close(reason: EngineIOCloseReason = .forcedClose) {
-        let effects = state.withLockedValue { state in
-            state.beginClose(reason: reason, closeTimeout: configuration.closeTimeout, connection: self)
-        }
-        perform(effects)
-    }
-
-    private func perform(_ effects: State.CloseEffects) {
-        if let (promise, response) = effects.completePoll { promise.succeed(response) }
-        effects.closeSockets.forEach { $0.close() }
-        if let delegate = effects.notify { delegate.connection(self, didCloseWith: effects.reason) }
-        if effects.finished { onFinalClose(self) }
-    }
-
-    /// Ends a session that was waiting for its client to collect the close packet.
-    func finishClose() {
-        let finished = state.withLockedValue { state -> Bool in
-            guard state.readyState == .closing else { return false }
-            state.readyState = .closed
-            state.cancelTimers()
-            return true
-        }
-        if finished { onFinalClose(self) }
-    }
-
-    // MARK: Heartbeat
-
-    func startHeartbeat() {
-        state.withLockedValue { state in
-            state.heartbeatAnchor = .now()
-            state.heartbeat = scheduleHeartbeat(in: configuration.pingInterval) { $0.sendPing() }
-        }
-    }
-
-    /// Whether the client missed its pong: the deadline counts from when the ping was due, so a
-    /// request arriving after it finds the session closed even if the timer has not fired yet.
-    private func pongOverdue(_ state: State) -> Bool {
-        state.readyState == .open && NIODeadline.now() > state.heartbeatAnchor + TimeAmount(configuration.pingInterval + configuration.pingTimeout)
-    }
-
-    /// Closes the session if its pong is overdue; `true` when it did.
-    private func closeIfPongOverdue() -> Bool {
-        guard state.withLockedValue({ pongOverdue($0) }) else { return false }
-        close(reason: .pingTimeout)
-        return true
-    }
-
-    private func scheduleHeartbeat(in delay: Duration, _ body: @escaping @Sendable (EngineIOConnection) -> Void) -> Scheduled<Void> {
-        eventLoop.scheduleTask(in: TimeAmount(delay)) { [self] in body(self) }
-    }
-
-    private func sendPing() {
-        let isOpen = state.withLockedValue { state in
-            guard state.readyState == .open else { return false }
-            state.heartbeat = scheduleHeartbeat(in: configuration.pingTimeout) { $0.close(reason: .pingTimeout) }
-            return true
-        }
-        if isOpen { send(EngineIOFrame(EngineIOPacket(.ping))) }
-    }
-
-    private func receivedPong() {
-        state.withLockedValue { state in
-            guard state.readyState == .open else { return }
-            state.heartbeat?.cancel()
-            state.heartbeatAnchor = .now()
-            state.heartbeat = scheduleHeartbeat(in: configuration.pingInterval) { $0.sendPing() }
-        }
-    }
-
-    // MARK: Receiving
-
-    /// Handles a packet from the client over the session's current transport.
-    func receive(_ packet: EngineIOPacket) {
-        switch packet.type {
-        case .message:
-            guard let payload = packet.payload, let delegate = state.withLockedValue({ $0.readyState == .open ? $0.delegate : nil })
-            else { return }
-            delegate.connection(self, didReceive: payload)
-        case .pong:
-            receivedPong()
-        case .close:
-            close(reason: .transportClose)
-        case .open, .ping, .upgrade, .noop:
-            break
-        }
+        onLoop { core in self.process(core.machine.close(reason: reason, now: .now()), core) }
     }
 
     // MARK: Polling
 
     func handlePoll(_ request: EngineIOHTTPRequest) async -> EngineIOHTTPResponse {
-        enum Outcome {
-            case respond(EngineIOHTTPResponse, finished: Bool)
-            case wait(EventLoopFuture<EngineIOHTTPResponse>)
-            case overlap
-        }
-        if closeIfPongOverdue() { return .error(.unknownSessionID) }
-        let outcome: Outcome = state.withLockedValue { state in
-            if state.transport.isWebSocket { return .respond(.error(.badRequest), finished: false) }
-            if state.pendingPoll != nil { return .overlap }
-            switch state.readyState {
-            case .closed:
-                return .respond(.error(.unknownSessionID), finished: false)
-            case .closing:
-                let response = state.drainPollBuffer()
-                state.readyState = .closed
-                state.cancelTimers()
-                return .respond(response, finished: true)
-            case .open:
-                if !state.pollBuffer.isEmpty { return .respond(state.drainPollBuffer(), finished: false) }
-                let promise = request.eventLoop.makePromise(of: EngineIOHTTPResponse.self)
-                state.pendingPoll = promise
-                if state.probing {
-                    // A poll during an upgrade: released with a noop shortly, as the reference
-                    // does, or refused if the upgrade completes first (the session is then WebSocket).
-                    state.pollArrivedDuringProbe = true
-                    eventLoop.scheduleTask(in: .milliseconds(100)) { [self] in self.releaseProbePoll() }
-                }
-                return .wait(promise.futureResult)
-            }
-        }
-        switch outcome {
-        case .respond(let response, let finished):
-            if finished { onFinalClose(self) }
-            return response
-        case .wait(let future):
-            return (try? await future.get()) ?? .error(.unknownSessionID)
-        case .overlap:
-            close(reason: .transportError)
-            return EngineIOHTTPResponse(status: 400)
-        }
+        let promise = eventLoop.makePromise(of: EngineIOHTTPResponse.self)
+        onLoop { core in self.process(core.machine.poll(now: .now()), core, request: promise) }
+        return (try? await promise.futureResult.get()) ?? .error(.unknownSessionID)
     }
 
-    private func releaseProbePoll() {
-        let promise = state.withLockedValue { state -> EventLoopPromise<EngineIOHTTPResponse>? in
-            guard state.probing, state.pollArrivedDuringProbe else { return nil }
-            defer { state.pendingPoll = nil }
-            return state.pendingPoll
-        }
-        promise?.succeed(.noop)
-    }
-
-    func handlePost(_ request: EngineIOHTTPRequest) -> EngineIOHTTPResponse {
-        if closeIfPongOverdue() { return .error(.unknownSessionID) }
-        enum Admission { case accept, overlap, mismatch }
-        let admission: Admission = state.withLockedValue { state in
-            if state.transport.isWebSocket { return .mismatch }
-            if state.postInFlight { return .overlap }
-            state.postInFlight = true
-            return .accept
-        }
-        switch admission {
-        case .mismatch: return .error(.badRequest)
-        case .overlap:
-            close(reason: .transportError)
-            return EngineIOHTTPResponse(status: 400)
-        case .accept: break
-        }
-        defer { state.withLockedValue { $0.postInFlight = false } }
-        if request.bodyTooLarge {
-            close(reason: .transportError)
-            return EngineIOHTTPResponse(status: 413)
-        }
-        do {
-            for packet in try EngineIOCodec.decodePayload(request.body ?? ByteBuffer()) {
-                receive(packet)
+    func handlePost(_ request: EngineIOHTTPRequest) async -> EngineIOHTTPResponse {
+        // Decoded where the request is handled, so that a large body does not hold the loop.
+        let packets: Result<[EngineIOPacket], EngineIOCodecError>? =
+            request.bodyTooLarge ? nil : Result { () throws(EngineIOCodecError) in try EngineIOCodec.decodePayload(request.body ?? ByteBuffer()) }
+        let promise = eventLoop.makePromise(of: EngineIOHTTPResponse.self)
+        onLoop { core in
+            let now = NIODeadline.now()
+            switch core.machine.post(packets, now: now) {
+            case .refuse(let actions):
+                self.process(actions, core, request: promise)
+            case .accept(let packets):
+                // One packet at a time: a message whose delegate closes the session stops the rest.
+                for packet in packets { self.process(core.machine.receivePolled(packet, now: now), core) }
+                promise.succeed(.ok)
             }
-        } catch {
-            close(reason: .parseError)
         }
-        return .ok
+        return (try? await promise.futureResult.get()) ?? .error(.unknownSessionID)
     }
 
     // MARK: WebSocket
 
-    /// Attaches a WebSocket that asked to upgrade this polling session. `false` when the session
-    /// cannot upgrade now.
-    func attachProbe(_ socket: WebSocketTransport) -> Bool {
-        state.withLockedValue { state in
-            guard state.readyState == .open, !state.transport.isWebSocket, state.probe == nil else { return false }
-            state.probe = socket
-            state.upgradeTimeout = eventLoop.scheduleTask(in: TimeAmount(configuration.upgradeTimeout)) { [self] in
-                self.abandonProbe(socket, closeIt: true)
-            }
-            return true
+    /// Attaches a WebSocket that asked to upgrade this polling session; it is closed when the
+    /// session cannot upgrade now.
+    func attachProbe(_ socket: WebSocketTransport) {
+        onLoop { core in
+            core.sockets.append(socket)
+            self.process(core.machine.attachProbe(socket.id, now: .now()), core)
         }
     }
 
-    /// Handles a packet that arrived on `socket`, which is either the session's transport or a probe.
+    /// Handles a packet that arrived on `socket`: the session's transport, its probe, or a stale socket.
     func receive(_ packet: EngineIOPacket, from socket: WebSocketTransport) {
-        enum Role { case transport, probe, stale }
-        let role: Role = state.withLockedValue { state in
-            if case .webSocket(let current) = state.transport, current === socket { return .transport }
-            if state.probe === socket { return .probe }
-            return .stale
-        }
-        switch role {
-        case .transport: receive(packet)
-        case .probe: receiveOnProbe(packet, from: socket)
-        case .stale: socket.close()
-        }
-    }
-
-    private func receiveOnProbe(_ packet: EngineIOPacket, from socket: WebSocketTransport) {
-        if packet.type == .ping, packet.text == "probe" {
-            let release = state.withLockedValue { state -> EventLoopPromise<EngineIOHTTPResponse>? in
-                state.probing = true
-                socket.write(CollectionOfOne(EngineIOFrame(EngineIOPacket(.pong, text: "probe"))))
-                defer { state.pendingPoll = nil }
-                return state.pendingPoll
-            }
-            release?.succeed(.noop)
-        } else if packet.type == .upgrade {
-            let release = state.withLockedValue { state -> (EventLoopPromise<EngineIOHTTPResponse>, EngineIOHTTPResponse)? in
-                guard state.readyState == .open, state.probing else { return nil }
-                state.upgradeTimeout?.cancel()
-                state.upgradeTimeout = nil
-                state.probe = nil
-                state.probing = false
-                state.transport = .webSocket(socket)
-                socket.write(state.pollBuffer.map { EngineIOFrame($0) })
-                state.clearPollBuffer()
-                defer {
-                    state.pendingPoll = nil
-                    state.pollArrivedDuringProbe = false
-                }
-                return state.pendingPoll.map { ($0, state.pollArrivedDuringProbe ? .error(.badRequest) : .noop) }
-            }
-            if let (promise, response) = release { promise.succeed(response) }
-        } else {
-            abandonProbe(socket, closeIt: true)
-        }
+        onLoop { core in self.process(core.machine.receive(packet, from: socket.id, now: .now()), core, socket: socket) }
     }
 
     /// The WebSocket `socket` closed or failed.
     func socketClosed(_ socket: WebSocketTransport, reason: EngineIOCloseReason) {
-        let isTransport = state.withLockedValue { state in
-            if case .webSocket(let current) = state.transport, current === socket { return true }
-            return false
-        }
-        if isTransport {
-            close(reason: reason)
-        } else {
-            abandonProbe(socket, closeIt: false)
+        onLoop { core in
+            core.removeSocket(socket.id)
+            self.process(core.machine.socketClosed(socket.id, reason: reason, now: .now()), core)
         }
     }
 
-    private func abandonProbe(_ socket: WebSocketTransport, closeIt: Bool) {
-        let wasProbe = state.withLockedValue { state -> Bool in
-            guard state.probe === socket else { return false }
-            state.probe = nil
-            state.probing = false
-            state.pollArrivedDuringProbe = false
-            state.upgradeTimeout?.cancel()
-            state.upgradeTimeout = nil
-            return true
+    // MARK: Performing actions
+
+    private func onLoop(_ body: @escaping @Sendable (Core) -> Void) {
+        if eventLoop.inEventLoop {
+            body(core.value)
+        } else {
+            eventLoop.execute { body(self.core.value) }
         }
-        if wasProbe, closeIt { socket.close() }
+    }
+
+    private func perform(_ action: StateMachine.SendAction, frames: some Collection<EngineIOFrame>, _ core: Core) {
+        switch action {
+        case .none:
+            break
+        case .write(let socket):
+            if core.performing {
+                process([.writeWebSocket(socket, Array(frames))], core)
+            } else {
+                write(frames, to: socket, core)
+            }
+        case .perform(let actions):
+            process(actions, core)
+        }
+    }
+
+    /// Performs actions in order. Actions that a delegate call causes (it sent or closed) are
+    /// performed after the current ones, so actions always run in the order of the transitions
+    /// that produced them.
+    private func process(
+        _ actions: [StateMachine.Action],
+        _ core: Core,
+        request: EventLoopPromise<EngineIOHTTPResponse>? = nil,
+        socket: WebSocketTransport? = nil
+    ) {
+        publishStatus(core)
+        guard !actions.isEmpty else { return }
+        let batch = Batch(actions: actions, request: request, socket: socket)
+        guard !core.performing else {
+            core.queue.append(batch)
+            return
+        }
+        core.performing = true
+        perform(batch, core)
+        var index = 0
+        while index < core.queue.count {
+            let next = core.queue[index]
+            index += 1
+            perform(next, core)
+        }
+        core.queue.removeAll()
+        core.performing = false
+        publishStatus(core)
+    }
+
+    private func perform(_ batch: Batch, _ core: Core) {
+        for action in batch.actions {
+            switch action {
+            case .answerRequest(let answer):
+                batch.request?.succeed(EngineIOHTTPResponse(answer))
+            case .holdRequest:
+                core.pendingPoll = batch.request
+            case .answerPendingPoll(let answer):
+                let promise = core.pendingPoll
+                core.pendingPoll = nil
+                promise?.succeed(EngineIOHTTPResponse(answer))
+            case .deliver(let payload):
+                core.delegate?.connection(self, didReceive: payload)
+            case .writeWebSocket(let socket, let frames):
+                write(frames, to: socket, core)
+            case .closeWebSocket(let id, let code):
+                let socket = core.removeSocket(id) ?? (batch.socket?.id == id ? batch.socket : nil)
+                socket?.close(code: code)
+            case .schedule(let timer, let deadline):
+                core.cancelTimer(timer.kind)
+                let scheduled = eventLoop.scheduleTask(deadline: deadline) { self.timerFired(timer) }
+                core.timers.append((timer, scheduled))
+            case .cancel(let kind):
+                core.cancelTimer(kind)
+            case .countDroppedPackets(let count):
+                statistics.packetDropped(count)
+            case .countSlowClient:
+                statistics.slowClientDisconnected()
+            case .notifyClosed(let reason):
+                let delegate = core.delegate
+                core.delegate = nil
+                delegate?.connection(self, didCloseWith: reason)
+            case .finish:
+                for kind in StateMachine.TimerKind.allCases { core.cancelTimer(kind) }
+                let promise = core.pendingPoll
+                core.pendingPoll = nil
+                promise?.succeed(.error(.unknownSessionID))
+                core.sockets.removeAll()
+                onFinalClose(self)
+            }
+        }
+    }
+
+    private func write(_ frames: some Collection<EngineIOFrame>, to id: StateMachine.WebSocketID, _ core: Core) {
+        guard let socket = core.socket(id) else { return }
+        if socket.eventLoop === eventLoop {
+            socket.writeOnLoop(frames)
+        } else {
+            socket.write(frames)
+        }
+    }
+
+    private func timerFired(_ timer: StateMachine.Timer) {
+        let core = self.core.value
+        core.timers.removeAll { $0.timer == timer }
+        process(core.machine.timerFired(timer), core)
+    }
+
+    private func publishStatus(_ core: Core) {
+        let current = Status(core.machine)
+        guard current != core.status else { return }
+        core.status = current
+        status.store(current.rawValue, ordering: .relaxed)
     }
 }
 
 extension EngineIOConnection {
-    struct State {
-        enum ReadyState { case open, closing, closed }
+    /// What other threads may read about the session.
+    struct Status: OptionSet, Equatable {
+        let rawValue: UInt8
 
-        enum Transport {
-            case polling
-            case webSocket(WebSocketTransport)
+        static let open = Status(rawValue: 1)
+        static let webSocket = Status(rawValue: 2)
 
-            var isWebSocket: Bool {
-                if case .webSocket = self { true } else { false }
-            }
+        init(rawValue: UInt8) { self.rawValue = rawValue }
+
+        init(_ machine: StateMachine) {
+            var status: Status = []
+            if machine.isOpen { status.insert(.open) }
+            if machine.usesWebSocket { status.insert(.webSocket) }
+            self = status
         }
+    }
 
-        struct CloseEffects {
-            var reason: EngineIOCloseReason
-            var notify: (any EngineIOConnectionDelegate)?
-            var completePoll: (EventLoopPromise<EngineIOHTTPResponse>, EngineIOHTTPResponse)?
-            var closeSockets: [WebSocketTransport] = []
-            var finished = false
-        }
+    /// Actions of one transition and the context of the event that produced them.
+    fileprivate struct Batch {
+        var actions: [StateMachine.Action]
+        /// The HTTP request the event came with.
+        var request: EventLoopPromise<EngineIOHTTPResponse>?
+        /// The WebSocket the event came from, which the session may not know (a stale socket).
+        var socket: WebSocketTransport?
+    }
 
-        var readyState = ReadyState.open
-        var transport: Transport
+    /// The session's loop-bound state: the state machine and what it stands for.
+    fileprivate final class Core {
+        var machine: StateMachine
         var delegate: (any EngineIOConnectionDelegate)?
-        var probe: WebSocketTransport?
-        var probing = false
-        var pollArrivedDuringProbe = false
-        var heartbeatAnchor = NIODeadline.now()
-        var pollBuffer: [EngineIOPacket] = []
-        /// The payload bytes in ``pollBuffer`` (before base64 for binary packets).
-        var pollBufferBytes = 0
         var pendingPoll: EventLoopPromise<EngineIOHTTPResponse>?
-        var postInFlight = false
-        var heartbeat: Scheduled<Void>?
-        var upgradeTimeout: Scheduled<Void>?
-        var closeTimeout: Scheduled<Void>?
+        var timers: [(timer: StateMachine.Timer, scheduled: Scheduled<Void>)] = []
+        /// The session's WebSocket and its probe, when it has them.
+        var sockets: [WebSocketTransport]
+        var queue: [Batch] = []
+        var performing = false
+        var status: Status
 
-        init(transport: Transport) {
-            self.transport = transport
+        init(machine: StateMachine, sockets: [WebSocketTransport], status: Status) {
+            self.machine = machine
+            self.sockets = sockets
+            self.status = status
         }
 
-        mutating func buffer(_ packet: EngineIOPacket) {
-            pollBuffer.append(packet)
-            pollBufferBytes += 1 + (packet.payload?.bytes.readableBytes ?? 0)
+        func socket(_ id: StateMachine.WebSocketID) -> WebSocketTransport? {
+            for socket in sockets where socket.id == id { return socket }
+            return nil
         }
 
-        mutating func clearPollBuffer() {
-            pollBuffer.removeAll(keepingCapacity: true)
-            pollBufferBytes = 0
+        @discardableResult
+        func removeSocket(_ id: StateMachine.WebSocketID) -> WebSocketTransport? {
+            guard let index = sockets.firstIndex(where: { $0.id == id }) else { return nil }
+            return sockets.remove(at: index)
         }
 
-        /// Encodes the buffered packets (and the close packet when closing) as a poll's answer.
-        mutating func drainPollBuffer() -> EngineIOHTTPResponse {
-            if readyState == .closing { pollBuffer.append(EngineIOPacket(.close)) }
-            let body = EngineIOCodec.encodePayload(pollBuffer)
-            clearPollBuffer()
-            return .payload(body)
+        func cancelTimer(_ kind: StateMachine.TimerKind) {
+            guard let index = timers.firstIndex(where: { $0.timer.kind == kind }) else { return }
+            timers.remove(at: index).scheduled.cancel()
         }
+    }
+}
 
-        mutating func cancelTimers() {
-            heartbeat?.cancel()
-            upgradeTimeout?.cancel()
-            closeTimeout?.cancel()
-            heartbeat = nil
-            upgradeTimeout = nil
-            closeTimeout = nil
-        }
-
-        mutating func beginClose(reason: EngineIOCloseReason, closeTimeout delay: Duration, connection: EngineIOConnection) -> CloseEffects {
-            var effects = CloseEffects(reason: reason)
-            guard readyState == .open else { return effects }
-            effects.notify = delegate
-            delegate = nil
-            cancelTimers()
-            if let probe {
-                effects.closeSockets.append(probe)
-                self.probe = nil
-            }
-            switch transport {
-            case .webSocket(let socket):
-                effects.closeSockets.append(socket)
-                readyState = .closed
-                effects.finished = true
-            case .polling:
-                // A close the server asked for lets the client collect what was already queued;
-                // any other close drops it. Either way the client's poll gets a close packet.
-                let graceful = reason == .forcedClose || reason == .serverShuttingDown
-                if !graceful { clearPollBuffer() }
-                readyState = .closing
-                if let promise = pendingPoll {
-                    pendingPoll = nil
-                    // The client's own close packet releases its pending poll with a noop, as
-                    // the reference does; any other close hands it the close packet.
-                    effects.completePoll = (promise, reason == .transportClose ? .noop : drainPollBuffer())
-                } else if graceful {
-                    closeTimeout = connection.eventLoop.scheduleTask(in: TimeAmount(delay)) { [connection] in
-                        connection.finishClose()
-                    }
-                    return effects
-                }
-                readyState = .closed
-                effects.finished = true
-            }
-            return effects
+extension EngineIOHTTPResponse {
+    init(_ answer: EngineIOSessionStateMachine.Answer) {
+        switch answer {
+        case .payload(let body): self = .payload(body)
+        case .noop: self = .noop
+        case .ok: self = .ok
+        case .error(let error): self = .error(error)
+        case .status(let status): self = EngineIOHTTPResponse(status: status)
         }
     }
 }
@@ -477,54 +358,80 @@ extension EngineIOConnection {
 // MARK: - Fan-out
 
 extension EngineIOConnection {
-    /// The event loop that writes to this session's socket: the WebSocket channel's loop, or the
-    /// session's own loop over polling.
-    public var writeLoop: any EventLoop {
-        state.withLockedValue { state in
-            if case .webSocket(let socket) = state.transport { return socket.channel.eventLoop }
-            return eventLoop
-        }
-    }
-
-    /// Sends the same frames to many sessions: one task per event loop writes to each of its
-    /// sockets, which are flushed once at the end of the loop's tick (see `FlushCoalescer`). The
-    /// frames' bytes are shared, never copied.
+    /// Sends the same frames to many sessions: one task per event loop feeds them to the state
+    /// machines of its sessions, and their sockets are flushed once at the end of the loop's tick
+    /// (see `FlushCoalescer`). The frames' bytes are shared, never copied; polling sessions share
+    /// the frames' polling encoding, computed at most once per loop. A session whose WebSocket
+    /// lives on another loop takes one more hop there, one per loop and broadcast.
     public static func broadcast(_ frames: [EngineIOFrame], to connections: some Sequence<EngineIOConnection>) {
-        var groups: [ObjectIdentifier: (loop: any EventLoop, connections: [EngineIOConnection])] = [:]
+        guard !frames.isEmpty else { return }
+        var groups: [(loop: any EventLoop, connections: [EngineIOConnection])] = []
+        var last = 0
         for connection in connections {
-            let loop = connection.writeLoop
-            groups[ObjectIdentifier(loop), default: (loop, [])].connections.append(connection)
+            if last < groups.count, groups[last].loop === connection.eventLoop {
+                groups[last].connections.append(connection)
+            } else if let index = groups.firstIndex(where: { $0.loop === connection.eventLoop }) {
+                groups[index].connections.append(connection)
+                last = index
+            } else {
+                groups.append((connection.eventLoop, [connection]))
+                last = groups.count - 1
+            }
         }
+        guard !groups.isEmpty else { return }
         let bytes = frames.reduce(0) { $0 + $1.webSocketFrame.readableBytes }
-        for (_, group) in groups {
+        for group in groups {
             if group.loop.inEventLoop {
                 deliver(frames, to: group.connections)
             } else {
                 // Counted until the loop runs it: what publishers outpacing the loops pile up.
                 let backlog = group.connections[0].statistics.broadcastBacklog
+                let connections = group.connections
                 backlog.add(bytes)
                 group.loop.execute {
-                    deliver(frames, to: group.connections)
+                    deliver(frames, to: connections)
                     backlog.remove(bytes)
                 }
             }
         }
     }
 
+    /// Runs on the loop of `connections`.
     private static func deliver(_ frames: [EngineIOFrame], to connections: [EngineIOConnection]) {
-        for connection in connections where !connection.writeOnCurrentLoop(frames) {
-            connection.send(frames)
+        var polling: [EngineIOFrame]?
+        var remote: [(loop: any EventLoop, sockets: [WebSocketTransport])] = []
+        for connection in connections {
+            connection.deliver(frames, polling: &polling, remote: &remote)
+        }
+        for group in remote {
+            let sockets = group.sockets
+            group.loop.execute {
+                for socket in sockets { socket.writeOnLoop(frames) }
+            }
         }
     }
 
-    /// Writes to the WebSocket when the session uses one on the current loop; `false` otherwise.
-    private func writeOnCurrentLoop(_ frames: [EngineIOFrame]) -> Bool {
-        state.withLockedValue { state in
-            guard state.readyState == .open, case .webSocket(let socket) = state.transport,
-                socket.channel.eventLoop.inEventLoop
-            else { return false }
-            socket.writeOnLoop(frames)
-            return true
+    private func deliver(
+        _ frames: [EngineIOFrame],
+        polling: inout [EngineIOFrame]?,
+        remote: inout [(loop: any EventLoop, sockets: [WebSocketTransport])]
+    ) {
+        let core = self.core.value
+        var frames = frames
+        if core.machine.buffersForPolling {
+            let prepared = polling ?? frames.map { $0.preparedForPolling() }
+            polling = prepared
+            frames = prepared
         }
+        let action = core.machine.send(frames)
+        if case .write(let id) = action, !core.performing, let socket = core.socket(id), socket.eventLoop !== eventLoop {
+            if let index = remote.firstIndex(where: { $0.loop === socket.eventLoop }) {
+                remote[index].sockets.append(socket)
+            } else {
+                remote.append((socket.eventLoop, [socket]))
+            }
+            return
+        }
+        perform(action, frames: frames, core)
     }
 }

@@ -2,13 +2,17 @@ public import NIOCore
 
 /// A packet encoded once for both transports, so that a broadcast hands the very same bytes to
 /// every session that receives it.
-public struct EngineIOFrame: Sendable {
+public struct EngineIOFrame: Sendable, Hashable {
     /// The packet, as the polling transport writes it into a payload.
     public let packet: EngineIOPacket
     /// The complete WebSocket frame (header and payload), ready to be written to a socket.
     public let webSocketFrame: ByteBuffer
     /// Whether the packet may be dropped when its receiver is slow.
     public let isVolatile: Bool
+    /// The packet as it appears in a polling payload, when already encoded: for text packets a
+    /// slice of ``webSocketFrame`` (the type byte and text follow the frame header), so it costs
+    /// nothing; for binary packets (`b` + base64) only once ``preparedForPolling()`` made it.
+    let pollingEncoding: ByteBuffer?
 
     /// Encodes `packet` for both transports.
     public init(_ packet: EngineIOPacket, isVolatile: Bool = false, allocator: ByteBufferAllocator = .init()) {
@@ -17,11 +21,60 @@ public struct EngineIOFrame: Sendable {
         switch packet.payload {
         case .binary(let data):
             self.webSocketFrame = WebSocketFraming.frame(opcode: .binary, typeByte: nil, payload: data, allocator: allocator)
+            self.pollingEncoding = nil
         case .text(let data):
-            self.webSocketFrame = WebSocketFraming.frame(opcode: .text, typeByte: packet.type.rawValue, payload: data, allocator: allocator)
+            let frame = WebSocketFraming.frame(opcode: .text, typeByte: packet.type.rawValue, payload: data, allocator: allocator)
+            self.webSocketFrame = frame
+            self.pollingEncoding = frame.getSlice(at: frame.writerIndex - 1 - data.readableBytes, length: 1 + data.readableBytes)
         case nil:
-            self.webSocketFrame = WebSocketFraming.frame(opcode: .text, typeByte: packet.type.rawValue, payload: nil, allocator: allocator)
+            let frame = WebSocketFraming.frame(opcode: .text, typeByte: packet.type.rawValue, payload: nil, allocator: allocator)
+            self.webSocketFrame = frame
+            self.pollingEncoding = frame.getSlice(at: frame.writerIndex - 1, length: 1)
         }
+    }
+
+    private init(_ frame: EngineIOFrame, pollingEncoding: ByteBuffer) {
+        self.packet = frame.packet
+        self.webSocketFrame = frame.webSocketFrame
+        self.isVolatile = frame.isVolatile
+        self.pollingEncoding = pollingEncoding
+    }
+
+    /// The same frame with its polling encoding computed, so that the polling sessions of a
+    /// broadcast share it instead of each encoding the packet again.
+    func preparedForPolling() -> EngineIOFrame {
+        if pollingEncoding != nil { return self }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(pollingByteCount)
+        EngineIOCodec.encodeForPolling(packet, into: &buffer)
+        return EngineIOFrame(self, pollingEncoding: buffer)
+    }
+
+    /// The bytes the packet takes in a polling payload (without the separator).
+    var pollingByteCount: Int {
+        if let pollingEncoding { return pollingEncoding.readableBytes }
+        let count = packet.payload?.bytes.readableBytes ?? 0
+        return 1 + (packet.payload?.isBinary == true ? (count + 2) / 3 * 4 : count)
+    }
+
+    /// Appends the packet as it appears in a polling payload.
+    func writePollingEncoding(into buffer: inout ByteBuffer) {
+        if var encoded = pollingEncoding {
+            buffer.writeBuffer(&encoded)
+        } else {
+            EngineIOCodec.encodeForPolling(packet, into: &buffer)
+        }
+    }
+
+    /// Frames are equal when they carry the same packet with the same volatility: both
+    /// encodings are derived from the packet.
+    public static func == (lhs: EngineIOFrame, rhs: EngineIOFrame) -> Bool {
+        lhs.packet == rhs.packet && lhs.isVolatile == rhs.isVolatile
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(packet)
+        hasher.combine(isVolatile)
     }
 
     /// A text message packet (type `4`) whose text is `text`.

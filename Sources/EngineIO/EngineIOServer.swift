@@ -63,12 +63,12 @@ public final class EngineIOServer: Sendable {
         case .failure(let error):
             return .error(error)
         case .success(nil):
-            let connection = open(.polling, request: request, eventLoop: request.eventLoop)
+            let connection = open(webSocket: nil, request: request, eventLoop: request.eventLoop)
             return .payload(EngineIOCodec.encodePayload([handshakePacket(connection, upgrades: allowedUpgrades)]))
         case .success(let connection?):
             switch request.method {
             case "GET": return await connection.handlePoll(request)
-            case "POST": return connection.handlePost(request)
+            case "POST": return await connection.handlePost(request)
             default: return .error(.badRequest)
             }
         }
@@ -101,7 +101,7 @@ public final class EngineIOServer: Sendable {
     // MARK: Sessions
 
     private func open(
-        _ transport: EngineIOConnection.State.Transport,
+        webSocket: WebSocketTransport?,
         request: EngineIOHTTPRequest,
         eventLoop: any EventLoop
     ) -> EngineIOConnection {
@@ -109,7 +109,7 @@ public final class EngineIOServer: Sendable {
         let connection = EngineIOConnection(
             id: RandomID.make(),
             handshake: handshake,
-            transport: transport,
+            webSocket: webSocket,
             eventLoop: eventLoop,
             configuration: configuration,
             statistics: statistics,
@@ -118,8 +118,7 @@ public final class EngineIOServer: Sendable {
             }
         )
         sessions.withLockedValue { $0[connection.id] = connection }
-        connection.setDelegate(onConnection(connection))
-        connection.startHeartbeat()
+        connection.start(delegate: onConnection(connection))
         return connection
     }
 
@@ -165,12 +164,12 @@ public final class EngineIOServer: Sendable {
         switch verify(query: query, method: "GET", isUpgrade: true) {
         case .success(let existing?):
             handler.connection = existing
-            if !existing.attachProbe(transport) { transport.close() }
+            existing.attachProbe(transport)
         case .success(nil):
             let request = EngineIOHTTPRequest(
                 method: "GET", uri: uri, query: query, headers: headers, remoteAddress: channel.remoteAddress, eventLoop: channel.eventLoop
             )
-            let connection = open(.webSocket(transport), request: request, eventLoop: channel.eventLoop)
+            let connection = open(webSocket: transport, request: request, eventLoop: channel.eventLoop)
             handler.connection = connection
             transport.write(CollectionOfOne(EngineIOFrame(handshakePacket(connection, upgrades: []))))
         case .failure:

@@ -1,15 +1,24 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
+import Synchronization
 
 /// The WebSocket side of a session: a handle any thread may write through. Writes made on the
 /// channel's event loop go straight into the pipeline; others hop onto it, in order.
 final class WebSocketTransport: Sendable {
+    private static let nextID = Atomic<UInt64>(0)
+
+    /// How the session's state machine knows this socket.
+    let id: EngineIOSessionStateMachine.WebSocketID
     let channel: any Channel
+    /// The channel's event loop.
+    let eventLoop: any EventLoop
     private let handler: NIOLoopBound<EngineIOWebSocketHandler>
 
     init(channel: any Channel, handler: EngineIOWebSocketHandler) {
+        self.id = EngineIOSessionStateMachine.WebSocketID(rawValue: Self.nextID.add(1, ordering: .relaxed).newValue)
         self.channel = channel
+        self.eventLoop = channel.eventLoop
         self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
     }
 
@@ -95,7 +104,8 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
         if !writable, let queued = try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes),
            queued > maxQueuedBytes
         {
-            // Decided here, acted on after this write returns: the session lock may be held.
+            // Decided here, acted on after this write returns: the session may be in the middle
+            // of performing the actions of the transition that wrote.
             let loop = context.eventLoop.assumeIsolated()
             loop.execute { self.failSlowClient() }
         }

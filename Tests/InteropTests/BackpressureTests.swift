@@ -16,7 +16,7 @@ struct BackpressureTests {
         try await withGateway(configuration) { gateway, port in
             let listener = try PythonProcess(script: "listen.py", arguments: ["http://127.0.0.1:\(port)", "--event", "big", "--count", "2"])
             try await eventually { gateway.io.sockets.sockets.count == 1 }
-            let loop = gateway.io.sockets.sockets[0].connection.writeLoop
+            let loop = gateway.io.sockets.sockets[0].connection.eventLoop
 
             // The client's loop stalls, as an overloaded loop does: broadcasts queue up for it.
             let stall = DispatchSemaphore(value: 0)
