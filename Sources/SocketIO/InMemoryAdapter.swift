@@ -1,5 +1,6 @@
 import EngineIO
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// The adapter of a single server: rooms are kept in memory and broadcasts reach local sockets.
 public final class InMemoryAdapter: SocketIOAdapter {
@@ -88,11 +89,31 @@ public final class InMemoryAdapter: SocketIOAdapter {
         let sockets = selectedSockets(options)
         expect(sockets.count)
         for socket in sockets {
-            socket.registerAck(id: ackID, timeout: options.timeout) { result in
+            socket.registerAck(id: ackID, timeout: options.timeout, ownTimer: false) { result in
                 if case .success(let arguments) = result { respond(arguments) }
             }
         }
         EngineIOConnection.broadcast(packet.frames, to: sockets.lazy.map(\.connection))
+        if let timeout = options.timeout, let first = sockets.first {
+            Self.expireAcks(ackID, of: sockets, after: timeout, timerLoop: first.eventLoop)
+        }
+    }
+
+    /// One timer for a whole broadcast: at its deadline, each event loop forgets the acks its
+    /// sockets did not send, in one hop per loop.
+    private static func expireAcks(_ ackID: Int, of sockets: [SocketIOSocket], after timeout: Duration, timerLoop: any EventLoop) {
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, sockets: [SocketIOSocket])] = [:]
+        for socket in sockets {
+            byLoop[ObjectIdentifier(socket.eventLoop), default: (socket.eventLoop, [])].sockets.append(socket)
+        }
+        let groups = Array(byLoop.values)
+        timerLoop.scheduleTask(in: TimeAmount(timeout)) {
+            for group in groups {
+                group.loop.execute {
+                    for socket in group.sockets { socket.expireAck(id: ackID) }
+                }
+            }
+        }
     }
 
     public func fetchSockets(_ options: SocketIOBroadcastOptions) async throws -> [SocketIORemoteSocket] {

@@ -21,6 +21,8 @@ struct SocketIOSocketStateMachineTests {
         /// Waits for ack `id` from `at` seconds, for `timeout` seconds when given.
         case registerAck(id: Int, timeout: Int64?, at: Int64)
         case ackTimer(id: Int, at: Int64)
+        /// The broadcast that asked for ack `id` timed out.
+        case ackExpired(id: Int)
     }
 
     struct Case: CustomTestStringConvertible, Sendable {
@@ -155,6 +157,13 @@ struct SocketIOSocketStateMachineTests {
             (.close(.transportClose), ["unroute", "leave"]),
             (.registerAck(id: 2, timeout: 5, at: 0), ["ack socket has been disconnected"]),
         ]),
+        Case(name: "a broadcast's timer ends the wait for its ack even before the socket's own deadline, once", steps: [
+            (.admit(connectionHandlers: false), ["admitted sid"]),
+            (.registerAck(id: 4, timeout: 5, at: 1), ["timer 4 at 6s"]),
+            (.ackExpired(id: 4), ["ack operation has timed out"]),
+            (.ackExpired(id: 4), []),
+            (.packet(ack(4, ["late"])), []),
+        ]),
         Case(name: "an answer to an unknown ack is ignored", steps: [
             (.admit(connectionHandlers: false), ["admitted sid"]),
             (.packet(ack(3, [])), []),
@@ -185,6 +194,7 @@ struct SocketIOSocketStateMachineTests {
             case .registerAck(let id, let timeout, let at):
                 actions = machine.registerAck(id: id, timeout: timeout.map { .seconds($0) }, now: start + .seconds(at)) { _ in }
             case .ackTimer(let id, let at): actions = machine.ackTimerFired(id: id, now: start + .seconds(at))
+            case .ackExpired(let id): actions = machine.ackExpired(id: id)
             }
             #expect(actions.map { Self.describe($0, start: start) } == expected, "step \(index)")
         }

@@ -195,12 +195,28 @@ public final class SocketIOSocket: Sendable {
     // MARK: Acknowledgements
 
     /// Waits for the answer to ack `id` (failing at once on a socket that is not connected), then
-    /// writes `packet` when given.
-    func registerAck(id: Int, timeout: Duration?, sending packet: SocketIOOutboundPacket? = nil, _ callback: @escaping SocketIOAckCallback) {
+    /// writes `packet` when given. A broadcast passes `ownTimer: false` and ends the wait with
+    /// ``expireAck(id:)`` from its one timer.
+    func registerAck(
+        id: Int,
+        timeout: Duration?,
+        sending packet: SocketIOOutboundPacket? = nil,
+        ownTimer: Bool = true,
+        _ callback: @escaping SocketIOAckCallback
+    ) {
         onLoop { [self] in
-            perform(machine.value.registerAck(id: id, timeout: timeout.map(TimeAmount.init), now: .now(), callback))
+            var actions = machine.value.registerAck(id: id, timeout: timeout.map(TimeAmount.init), now: .now(), callback)
+            if !ownTimer {
+                actions.removeAll { if case .scheduleAckTimer = $0 { true } else { false } }
+            }
+            perform(actions)
             if let packet { connection.send(packet.frames) }
         }
+    }
+
+    /// Stops waiting for ack `id` (on the loop): the broadcast that asked for it timed out.
+    func expireAck(id: Int) {
+        perform(machine.value.ackExpired(id: id))
     }
 
     // MARK: Lifecycle, driven by the client (on the loop)

@@ -203,6 +203,13 @@ struct SocketIOSocketStateMachine: Sendable {
         return [.resolveAck(pending.callback, .failure(.timeout))]
     }
 
+    /// The broadcast that asked for ack `id` gave up waiting (its one timer covers every
+    /// recipient): the ack times out whatever its own deadline.
+    mutating func ackExpired(id: Int) -> [Action] {
+        guard let pending = acks.removeValue(forKey: id) else { return [] }
+        return [.resolveAck(pending.callback, .failure(.timeout))]
+    }
+
     // MARK: Work
 
     private mutating func enqueue(_ job: Job, into actions: inout [Action]) {
