@@ -20,16 +20,14 @@ public final class SocketIOSocket: Sendable {
     /// Names the socket to its client's state machine.
     let member: SocketIOClientStateMachine.Member
     private let machine: NIOLoopBoundBox<SocketIOSocketStateMachine>
-    /// What callers on other threads read at once: the application data, and whether room
-    /// changes apply now (connected), wait for admission (connecting), or are ignored (left).
+    /// What callers on other threads read at once: the application data and whether the socket
+    /// is connected.
     private let shared = NIOLockedValueBox(Shared())
 
     private struct Shared {
         var data: SocketIOValue = .null
-        var rooms = RoomGate.connecting
+        var isConnected = false
     }
-
-    private enum RoomGate { case connecting, live, closed }
 
     init(namespace: SocketIONamespace, client: SocketIOClient, member: SocketIOClientStateMachine.Member, auth: SocketIOValue?) {
         let id = RandomID.make()
@@ -50,7 +48,7 @@ public final class SocketIOSocket: Sendable {
     var eventLoop: any EventLoop { client.connection.eventLoop }
 
     /// Whether the socket is connected to its namespace.
-    public var isConnected: Bool { shared.withLockedValue { $0.rooms == .live } }
+    public var isConnected: Bool { shared.withLockedValue { $0.isConnected } }
 
     /// Application data attached to the socket (visible to ``SocketIONamespace/fetchSockets()``).
     public var data: SocketIOValue {
@@ -91,47 +89,36 @@ public final class SocketIOSocket: Sendable {
 
     // MARK: Rooms
 
-    /// The rooms the socket is in (its own id among them).
-    public var rooms: Set<String> { namespace.adapter.rooms(of: id) }
+    /// The rooms the socket is in (its own id among them), read on the socket's event loop.
+    public var rooms: Set<String> {
+        get async {
+            if eventLoop.inEventLoop { return namespace.localSockets.rooms(of: self) }
+            return (try? await eventLoop.submit { [self] in namespace.localSockets.rooms(of: self) }.get()) ?? []
+        }
+    }
 
     /// Joins rooms.
     public func join(_ rooms: String...) { join(rooms) }
 
     /// Joins rooms. Called from a middleware, the rooms are joined when the socket is admitted,
     /// before the client learns it is connected: a broadcast to them right after the client's
-    /// `connect` reaches it. On a connected socket they are joined before `join` returns, so a
-    /// broadcast made next by the same task reaches the socket. On a socket that left, it does
-    /// nothing.
+    /// `connect` reaches it. The join is applied on the socket's event loop, in call order, so a
+    /// broadcast made next by the same task (which reaches that loop after it) reaches the socket.
+    /// On a socket that left, it does nothing.
     public func join(_ rooms: some Sequence<String>) {
         let rooms = Set(rooms)
-        if eventLoop.inEventLoop {
-            perform(machine.value.join(rooms))
-        } else if !applyNow({ $0.addAll(id, rooms: rooms) }) {
-            eventLoop.execute { [self] in perform(machine.value.join(rooms)) }
-        }
+        onLoop { [self] in perform(machine.value.join(rooms)) }
     }
 
     /// Leaves a room.
     public func leave(_ room: String) {
-        if eventLoop.inEventLoop {
-            perform(machine.value.leave(room))
-        } else if !applyNow({ $0.del(id, room: room) }) {
-            eventLoop.execute { [self] in perform(machine.value.leave(room)) }
-        }
+        onLoop { [self] in perform(machine.value.leave(room)) }
     }
 
-    /// Applies a room change from another thread when the socket's rooms are live (or ignores it
-    /// when the socket left); `false` while the socket is connecting, where only the loop decides.
-    /// Under the lock the loop takes to close the socket: a close cannot slip between the check
-    /// and the change.
-    private func applyNow(_ change: (any SocketIOAdapter) -> Void) -> Bool {
-        shared.withLockedValue { shared in
-            switch shared.rooms {
-            case .connecting: return false
-            case .live: change(namespace.adapter)
-            case .closed: break
-            }
-            return true
+    /// Leaves every room but the socket's own.
+    public func leaveAll() {
+        onLoop { [self] in
+            for room in namespace.localSockets.rooms(of: self) where room != id { perform(machine.value.leave(room)) }
         }
     }
 
@@ -263,14 +250,13 @@ public final class SocketIOSocket: Sendable {
         for action in actions {
             switch action {
             case .admitted(let rooms):
-                namespace.adapter.addAll(id, rooms: rooms)
-                shared.withLockedValue { $0.rooms = .live }
-                namespace.localSockets.insert(self)
+                namespace.localSockets.insert(self, rooms: rooms)
+                shared.withLockedValue { $0.isConnected = true }
                 sendPacket(SocketIOPacket(type: .connect, namespace: namespace.name, data: ["sid": .string(id)]))
             case .addRooms(let rooms):
-                namespace.adapter.addAll(id, rooms: rooms)
+                namespace.localSockets.join(self, rooms)
             case .removeRoom(let room):
-                namespace.adapter.del(id, room: room)
+                namespace.localSockets.leave(self, room)
             case .run(let work):
                 if continuing { next = work } else { start(work) }
             case .resolveAck(let callback, let result):
@@ -287,10 +273,9 @@ public final class SocketIOSocket: Sendable {
                 client.server.statistics.eventBacklogDisconnected()
                 disconnect()
             case .unroute:
-                shared.withLockedValue { $0.rooms = .closed }
+                shared.withLockedValue { $0.isConnected = false }
                 client.socketLeft(self)
             case .leave:
-                namespace.adapter.delAll(id)
                 namespace.localSockets.remove(self)
                 client.server.removeIfEmpty(namespace)
             }
