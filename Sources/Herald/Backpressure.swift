@@ -31,11 +31,15 @@ public final class BackpressureStats: Sendable {
 }
 
 extension HeraldGateway {
-    private var backlog: EngineIOBroadcastBacklog { io.engine.statistics.broadcastBacklog }
+    /// The bytes of broadcasts waiting for the event loops: those waiting for a loop to select
+    /// their recipients, and those waiting for another loop to write to a WebSocket.
+    var broadcastBacklogBytes: Int {
+        io.statistics.broadcastBacklog.pendingBytes + io.engine.statistics.broadcastBacklog.pendingBytes
+    }
 
     /// Throws when the broadcast backlog is past its limit: for publishers that answer at once.
     public func checkBacklog() throws(HeraldOverloadedError) {
-        let pending = backlog.pendingBytes
+        let pending = broadcastBacklogBytes
         guard pending <= configuration.maxBroadcastBacklogBytes else {
             backpressure.publishRefused()
             throw HeraldOverloadedError(pendingBytes: pending, limit: configuration.maxBroadcastBacklogBytes)
@@ -45,8 +49,13 @@ extension HeraldGateway {
     /// Waits while the broadcast backlog is past its limit: for the queue consumer, which then
     /// stops receiving (its in-flight bound fills up) instead of piling messages up in memory.
     public func waitForBacklog() async {
-        guard backlog.pendingBytes > configuration.maxBroadcastBacklogBytes else { return }
+        let limit = configuration.maxBroadcastBacklogBytes
+        guard broadcastBacklogBytes > limit else { return }
         backpressure.consumerWaited()
-        await backlog.wait(untilAtMost: configuration.maxBroadcastBacklogBytes)
+        // Each part down to the limit, until both together are (or the task is cancelled).
+        while broadcastBacklogBytes > limit, !Task.isCancelled {
+            await io.statistics.broadcastBacklog.wait(untilAtMost: limit / 2)
+            await io.engine.statistics.broadcastBacklog.wait(untilAtMost: limit / 2)
+        }
     }
 }

@@ -70,8 +70,8 @@ public final class HeraldGateway: Sendable {
         }
     }
 
-    /// Hands a message to the broadcast path: it is written to every local recipient's socket
-    /// (or queue) before this returns. Throws when the message names a namespace herald does
+    /// Hands a message to the broadcast path: each event loop then writes it to its recipients
+    /// (the counts reach the statistics once every loop did). Throws when the message names a namespace herald does
     /// not serve.
     public func deliver(_ message: HeraldMessage) throws(HeraldMessageError) {
         guard configuration.namespaces.contains(message.namespace) else {
@@ -79,8 +79,9 @@ public final class HeraldGateway: Sendable {
         }
         var target = io.of(message.namespace).all.to(message.rooms).except(message.exceptRooms)
         if message.isVolatile { target = target.volatile }
-        let recipients = target.emit(message.event, jsonArguments: message.arguments)
-        stats.messageBroadcast(message, recipients: recipients)
+        target.emit(message.event, jsonArguments: message.arguments) { [stats] recipients in
+            stats.messageBroadcast(message, recipients: recipients)
+        }
     }
 }
 

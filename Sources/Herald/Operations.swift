@@ -61,7 +61,7 @@ extension HeraldGateway {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         })
         router.get("/api/stats", use: protected { [self] _ in
-            Response.json(status: .ok, snapshot())
+            Response.json(status: .ok, await snapshot())
         })
         router.get("/", use: protected { _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: LivePage.html)))
@@ -79,13 +79,13 @@ extension HeraldGateway {
     }
 
     /// The live figures, as the live page reads them.
-    func snapshot() -> SocketIOObject {
+    func snapshot() async -> SocketIOObject {
         var rooms: SocketIOObject = [:]
         var namespaces: SocketIOObject = [:]
         for name in configuration.namespaces {
             let namespace = io.of(name)
             namespaces[name] = .number(Double(namespace.localSockets.count))
-            for room in namespace.adapter.roomSizes() where !namespace.localSockets.contains(id: room.name) {
+            for room in await namespace.localSockets.roomSizes() {
                 rooms["\(name == "/" ? "" : name + " ")\(room.name)"] = .number(Double(room.size))
             }
         }
@@ -162,7 +162,7 @@ private final class GatewaySeries: Sendable {
 
     func update(from gateway: HeraldGateway) {
         clients.set(Double(gateway.stats.connectedClients))
-        backlog.set(Double(gateway.io.engine.statistics.broadcastBacklog.pendingBytes))
+        backlog.set(Double(gateway.broadcastBacklogBytes))
         for (name, gauge) in perNamespace { gauge.set(Double(gateway.io.of(name).localSockets.count)) }
         reported.withLock { reported in
             for (index, (counter, figure)) in counters.enumerated() {

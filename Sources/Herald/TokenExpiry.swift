@@ -60,7 +60,7 @@ final class TokenExpiry: Sendable {
             // A server close lets the client read what was queued before it (the refusal).
             socket.connection.close(reason: .forcedClose)
         } else {
-            for room in socket.rooms { socket.leave(room) }
+            socket.leaveAll()
             socket.disconnect()
         }
     }

@@ -53,30 +53,21 @@ public struct SocketIORemoteSocket: Sendable {
     public let local: SocketIOSocket?
 }
 
-/// Keeps a namespace's rooms and carries its broadcasts: in memory for one server, or across a
-/// cluster (for example over PostgreSQL).
+/// Carries a namespace's broadcasts and bulk operations to the other servers of a cluster (for
+/// example over PostgreSQL). A single server's adapter, ``InMemoryAdapter``, does nothing.
 ///
-/// Room operations are synchronous and cheap; broadcasts must not block: they write to local
-/// sockets at once and hand anything remote to a background task.
+/// Local delivery is not the adapter's: the namespace's ``SocketIOLocalSockets`` (one shard per
+/// event loop) selects and writes this server's sockets, then the namespace hands the same
+/// operation to the adapter for the other servers. An adapter that receives an operation from
+/// another server applies it to the ``SocketIOLocalSockets`` its factory was given.
+///
+/// Every method returns at once: anything remote is handed to a background task.
 public protocol SocketIOAdapter: Sendable {
-    /// Adds a socket to rooms.
-    func addAll(_ socketID: String, rooms: Set<String>)
-    /// Removes a socket from a room.
-    func del(_ socketID: String, room: String)
-    /// Removes a socket from every room.
-    func delAll(_ socketID: String)
-    /// The rooms a socket is in (empty for an unknown socket).
-    func rooms(of socketID: String) -> Set<String>
-    /// Each room of this server and how many local sockets are in it (socket-id rooms included).
-    func roomSizes() -> [(name: String, size: Int)]
-    /// The ids of the local sockets the options select.
-    func socketIDs(_ options: SocketIOBroadcastOptions) -> Set<String>
-    /// Sends an encoded packet to the sockets the options select; returns how many local sockets
-    /// it was written to (remote recipients, in a cluster, are not counted).
-    @discardableResult
-    func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions) -> Int
-    /// Sends a packet that asks each recipient for an acknowledgement (the packet carries its id).
-    /// `expect` is called with each server's recipient count, `respond` with each answer.
+    /// Sends an encoded packet to the sockets the options select on the other servers.
+    func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions)
+    /// Sends a packet that asks each recipient on the other servers for an acknowledgement (the
+    /// packet carries `ackID`). `expect` is called with each other server's recipient count (not
+    /// at all without other servers), `respond` with each answer.
     func broadcastWithAck(
         _ packet: SocketIOOutboundPacket,
         ackID: Int,
@@ -84,12 +75,12 @@ public protocol SocketIOAdapter: Sendable {
         expect: @escaping @Sendable (Int) -> Void,
         respond: @escaping @Sendable ([SocketIOValue]) -> Void
     )
-    /// The sockets the options select, across the cluster.
+    /// The sockets the options select on the other servers.
     func fetchSockets(_ options: SocketIOBroadcastOptions) async throws -> [SocketIORemoteSocket]
-    /// Makes the selected sockets join rooms.
+    /// Makes the selected sockets of the other servers join rooms.
     func addSockets(_ options: SocketIOBroadcastOptions, rooms: Set<String>)
-    /// Makes the selected sockets leave rooms.
+    /// Makes the selected sockets of the other servers leave rooms.
     func delSockets(_ options: SocketIOBroadcastOptions, rooms: Set<String>)
-    /// Disconnects the selected sockets; `close` also closes their connections.
+    /// Disconnects the selected sockets of the other servers; `close` also closes their connections.
     func disconnectSockets(_ options: SocketIOBroadcastOptions, close: Bool)
 }

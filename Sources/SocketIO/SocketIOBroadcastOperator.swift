@@ -51,28 +51,37 @@ public struct SocketIOBroadcastOperator: Sendable {
         return copy
     }
 
-    /// Emits an event to the selected sockets; returns how many local sockets it was written to.
-    @discardableResult
-    public func emit(_ event: String, _ arguments: SocketIOValue...) -> Int {
+    /// Emits an event to the selected sockets.
+    public func emit(_ event: String, _ arguments: SocketIOValue...) {
         emit(event, arguments: arguments)
     }
 
-    /// Emits an event to the selected sockets; returns how many local sockets it was written to.
-    @discardableResult
-    public func emit(_ event: String, arguments: [SocketIOValue]) -> Int {
-        guard SocketIOSocket.checkEventName(event, logger: namespace.logger) else { return 0 }
+    /// Emits an event to the selected sockets; `delivered` is called with how many local sockets
+    /// it was written to, once every event loop wrote it.
+    public func emit(_ event: String, arguments: [SocketIOValue], delivered: (@Sendable (Int) -> Void)? = nil) {
+        guard SocketIOSocket.checkEventName(event, logger: namespace.logger) else {
+            delivered?(0)
+            return
+        }
         let packet = SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + arguments))
-        return namespace.adapter.broadcast(SocketIOOutboundPacket(packet, isVolatile: options.isVolatile), options: options)
+        send(SocketIOOutboundPacket(packet, isVolatile: options.isVolatile), delivered: delivered)
     }
 
     /// Emits an event whose arguments are the given JSON array, spliced into the packet without
-    /// being parsed: what a gateway forwarding queue messages wants. Returns how many local
-    /// sockets it was written to.
-    @discardableResult
-    public func emit(_ event: String, jsonArguments: ByteBuffer) -> Int {
-        guard SocketIOSocket.checkEventName(event, logger: namespace.logger) else { return 0 }
-        let packet = SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: namespace.name, isVolatile: options.isVolatile)
-        return namespace.adapter.broadcast(packet, options: options)
+    /// being parsed: what a gateway forwarding queue messages wants. `delivered` is called with
+    /// how many local sockets it was written to, once every event loop wrote it.
+    public func emit(_ event: String, jsonArguments: ByteBuffer, delivered: (@Sendable (Int) -> Void)? = nil) {
+        guard SocketIOSocket.checkEventName(event, logger: namespace.logger) else {
+            delivered?(0)
+            return
+        }
+        send(SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: namespace.name, isVolatile: options.isVolatile), delivered: delivered)
+    }
+
+    /// Local sockets first (one hop per event loop), then the other servers through the adapter.
+    private func send(_ packet: SocketIOOutboundPacket, delivered: (@Sendable (Int) -> Void)?) {
+        namespace.localSockets.broadcast(packet, options: options, delivered: delivered)
+        namespace.adapter.broadcast(packet, options: options)
     }
 
     /// Emits an event and waits for every selected client's acknowledgement, up to the timeout
@@ -91,35 +100,48 @@ public struct SocketIOBroadcastOperator: Sendable {
         var options = self.options
         options.timeout = options.timeout ?? .seconds(5)
         let timeout = options.timeout!
+        let outbound = SocketIOOutboundPacket(packet, isVolatile: options.isVolatile)
+        let (local, adapter) = (namespace.localSockets, namespace.adapter)
         return try await withCheckedThrowingContinuation { continuation in
             collector.start(continuation)
-            namespace.adapter.broadcastWithAck(
-                SocketIOOutboundPacket(packet, isVolatile: options.isVolatile),
-                ackID: id,
-                options: options,
-                expect: { collector.expect($0) },
-                respond: { collector.respond($0) }
-            )
-            collector.serverCountKnown()
-            collector.armTimeout(Task {
-                try? await Task.sleep(for: timeout)
-                collector.timeOut()
-            })
+            Task { [options] in
+                let recipients = await local.broadcastWithAck(outbound, ackID: id, options: options) { collector.respond($0) }
+                collector.expect(recipients.reduce(0) { $0 + $1.sockets.count })
+                adapter.broadcastWithAck(outbound, ackID: id, options: options, expect: { collector.expect($0) }, respond: { collector.respond($0) })
+                collector.serverCountKnown()
+                // The broadcast's one timer: at its end, the loops forget the acks still pending.
+                collector.armTimeout(Task {
+                    try? await Task.sleep(for: timeout)
+                    collector.timeOut()
+                    local.expireAcks(id, of: recipients)
+                })
+            }
         }
     }
 
     /// Makes the selected sockets join rooms.
     public func socketsJoin(_ rooms: String...) { socketsJoin(rooms) }
     /// Makes the selected sockets join rooms.
-    public func socketsJoin(_ rooms: [String]) { namespace.adapter.addSockets(options, rooms: Set(rooms)) }
+    public func socketsJoin(_ rooms: [String]) {
+        namespace.localSockets.addSockets(options, rooms: Set(rooms))
+        namespace.adapter.addSockets(options, rooms: Set(rooms))
+    }
     /// Makes the selected sockets leave rooms.
     public func socketsLeave(_ rooms: String...) { socketsLeave(rooms) }
     /// Makes the selected sockets leave rooms.
-    public func socketsLeave(_ rooms: [String]) { namespace.adapter.delSockets(options, rooms: Set(rooms)) }
+    public func socketsLeave(_ rooms: [String]) {
+        namespace.localSockets.delSockets(options, rooms: Set(rooms))
+        namespace.adapter.delSockets(options, rooms: Set(rooms))
+    }
     /// Disconnects the selected sockets; `close` also closes their underlying connections.
-    public func disconnectSockets(close: Bool = false) { namespace.adapter.disconnectSockets(options, close: close) }
-    /// The selected sockets, across the cluster.
-    public func fetchSockets() async throws -> [SocketIORemoteSocket] { try await namespace.adapter.fetchSockets(options) }
+    public func disconnectSockets(close: Bool = false) {
+        namespace.localSockets.disconnectSockets(options, close: close)
+        namespace.adapter.disconnectSockets(options, close: close)
+    }
+    /// The selected sockets, across the cluster: this server's first.
+    public func fetchSockets() async throws -> [SocketIORemoteSocket] {
+        try await namespace.localSockets.fetchSockets(options) + namespace.adapter.fetchSockets(options)
+    }
 }
 
 /// Gathers the answers to a broadcast with acknowledgement and resumes its caller once.

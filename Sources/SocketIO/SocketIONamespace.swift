@@ -6,9 +6,9 @@ import NIOConcurrencyHelpers
 public final class SocketIONamespace: Sendable {
     /// The namespace's name, starting with `/`.
     public let name: String
-    /// The adapter that keeps the namespace's rooms and carries its broadcasts.
+    /// The adapter that carries the namespace's broadcasts and bulk operations to other servers.
     public let adapter: any SocketIOAdapter
-    /// The namespace's sockets connected to this server.
+    /// The namespace's sockets connected to this server, by event loop and room.
     public let localSockets: SocketIOLocalSockets
     let parent: SocketIONamespace?
     let logger: Logger
@@ -21,11 +21,11 @@ public final class SocketIONamespace: Sendable {
 
     private let handlers = NIOLockedValueBox(Handlers())
 
-    init(name: String, adapter factory: SocketIOAdapterFactory, logger: Logger, parent: SocketIONamespace? = nil) {
+    init(name: String, adapter factory: SocketIOAdapterFactory, logger: Logger, backlog: SocketIOBroadcastBacklog, parent: SocketIONamespace? = nil) {
         self.name = name
         self.logger = logger
         self.parent = parent
-        let sockets = SocketIOLocalSockets(namespace: name)
+        let sockets = SocketIOLocalSockets(namespace: name, backlog: backlog)
         self.localSockets = sockets
         self.adapter = factory(sockets)
     }
@@ -41,11 +41,13 @@ public final class SocketIONamespace: Sendable {
         handlers.withLockedValue { $0.connection.append(handler) }
     }
 
-    /// The connected sockets of this server.
-    public var sockets: [SocketIOSocket] { localSockets.all }
+    /// The connected sockets of this server, gathered from the event loops.
+    public var sockets: [SocketIOSocket] {
+        get async { await localSockets.sockets() }
+    }
 
     /// The connected socket with the given id, on this server.
-    public func socket(id: String) -> SocketIOSocket? { localSockets.socket(id: id) }
+    public func socket(id: String) async -> SocketIOSocket? { await localSockets.socket(id: id) }
 
     var middlewares: [SocketIOMiddleware] {
         (parent?.middlewares ?? []) + handlers.withLockedValue { $0.middlewares }

@@ -71,9 +71,7 @@ public final class SocketIOServer: Sendable {
     /// Disconnects every socket (reason "server shutting down") and closes every connection, so
     /// that clients reconnect elsewhere.
     public func close() {
-        for namespace in core.allNamespaces {
-            for socket in namespace.sockets { socket.close(reason: .serverShuttingDown) }
-        }
+        for namespace in core.allNamespaces { namespace.localSockets.closeAll(reason: .serverShuttingDown) }
         engine.closeAll(reason: .serverShuttingDown)
     }
 }
@@ -105,7 +103,7 @@ extension SocketIOServer {
         func namespace(named name: String) -> SocketIONamespace {
             registry.withLockedValue { registry in
                 if let namespace = registry.namespaces[name] { return namespace }
-                let namespace = SocketIONamespace(name: name, adapter: adapter, logger: logger)
+                let namespace = SocketIONamespace(name: name, adapter: adapter, logger: logger, backlog: statistics.broadcastBacklog)
                 registry.namespaces[name] = namespace
                 return namespace
             }
@@ -124,7 +122,7 @@ extension SocketIOServer {
                 return registry.withLockedValue { registry in
                     registry.connecting[name, default: 0] += 1
                     if let namespace = registry.namespaces[name] { return namespace }
-                    let namespace = SocketIONamespace(name: name, adapter: adapter, logger: logger, parent: parent.template)
+                    let namespace = SocketIONamespace(name: name, adapter: adapter, logger: logger, backlog: statistics.broadcastBacklog, parent: parent.template)
                     registry.namespaces[name] = namespace
                     parent.addChild(namespace)
                     return namespace
@@ -176,7 +174,7 @@ public final class SocketIOParentNamespace: Sendable {
 
     init(server: SocketIOServer.Core, matches: @escaping @Sendable (String, SocketIOValue?) -> Bool) {
         self.matches = matches
-        self.template = SocketIONamespace(name: "<dynamic>", adapter: server.adapter, logger: server.logger)
+        self.template = SocketIONamespace(name: "<dynamic>", adapter: server.adapter, logger: server.logger, backlog: server.statistics.broadcastBacklog)
     }
 
     func addChild(_ namespace: SocketIONamespace) {

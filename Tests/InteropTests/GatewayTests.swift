@@ -54,7 +54,7 @@ func token(secret: String, sub: String? = nil, rooms: [String]? = nil, expiresIn
 /// message published to a room before that would miss the client.
 func waitForRooms(_ gateway: HeraldGateway, namespace: String = "/", _ expected: [String: Int]) async throws {
     try await eventually {
-        let sizes = Dictionary(gateway.io.of(namespace).adapter.roomSizes().map { ($0.name, $0.size) }, uniquingKeysWith: +)
+        let sizes = Dictionary(await gateway.io.of(namespace).localSockets.roomSizes().map { ($0.name, $0.size) }, uniquingKeysWith: +)
         return expected.allSatisfy { sizes[$0.key] == $0.value }
     }
 }

@@ -57,7 +57,7 @@ struct LimitsTests {
             releaser.finish()
             // Once the blocked handler returns, the socket's disconnect runs and it leaves; of the
             // ticks, at most the ten that were queued before the bound could have run.
-            try await eventually { io.sockets.sockets.isEmpty }
+            try await eventually { await io.sockets.sockets.isEmpty }
             #expect(ticks.withLockedValue { $0 } <= 10)
         }
     }

@@ -27,7 +27,7 @@ private func basic(_ user: String, _ password: String) -> String {
 
 /// Waits until `room` of the namespace has `count` sockets (rooms are joined after the connect).
 private func waitForRoom(_ gateway: HeraldGateway, _ room: String, count: Int = 1, namespace: String = "/") async throws {
-    try await eventually { gateway.io.of(namespace).adapter.roomSizes().contains { $0.name == room && $0.size == count } }
+    try await eventually { await gateway.io.of(namespace).localSockets.roomSizes().contains { $0.name == room && $0.size == count } }
 }
 
 private let secret = "s3cret-s3cret-s3cret-s3cret-s3cret"
@@ -102,8 +102,8 @@ struct OperationsTests {
             #expect(result["closed"] as? Bool == true, "the connection stayed open: \(result)")
             // The server dropped the socket and its rooms.
             try await eventually {
-                gateway.io.of("/").localSockets.count == 0 && gateway.stats.connectedClients == 0
-                    && !gateway.io.of("/").adapter.roomSizes().contains { $0.name == "user:erin" }
+                let rooms = await gateway.io.of("/").localSockets.roomSizes()
+                return gateway.io.of("/").localSockets.count == 0 && gateway.stats.connectedClients == 0 && !rooms.contains { $0.name == "user:erin" }
             }
         }
     }

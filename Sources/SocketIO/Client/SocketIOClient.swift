@@ -1,0 +1,152 @@
+import EngineIO
+import Logging
+import NIOCore
+
+/// One Engine.IO connection seen by Socket.IO: performs what its ``SocketIOClientStateMachine``
+/// decides (namespace connections, packet routing, closes), confined to the connection's event
+/// loop.
+final class SocketIOClient: EngineIOConnectionDelegate {
+    let connection: EngineIOConnection
+    let server: SocketIOServer.Core
+
+    private struct State {
+        var machine: SocketIOClientStateMachine
+        var sockets: [SocketIOClientStateMachine.Member: SocketIOSocket] = [:]
+        var connectTimer: Scheduled<Void>?
+    }
+
+    private let state: NIOLoopBoundBox<State>
+
+    init(connection: EngineIOConnection, server: SocketIOServer.Core) {
+        self.connection = connection
+        self.server = server
+        let machine = SocketIOClientStateMachine(
+            maxAttachments: server.configuration.maxAttachments,
+            connectTimeout: TimeAmount(server.configuration.connectTimeout),
+            now: .now()
+        )
+        self.state = .makeBoxSendingValue(State(machine: machine), eventLoop: connection.eventLoop)
+        onLoop { [weak self] in self?.armConnectTimer() }
+    }
+
+    var eventLoop: any EventLoop { connection.eventLoop }
+
+    /// Runs `body` on the connection's event loop: now when already there, else in call order.
+    private func onLoop(_ body: @escaping @Sendable () -> Void) {
+        if eventLoop.inEventLoop { body() } else { eventLoop.execute(body) }
+    }
+
+    private func armConnectTimer() {
+        guard let deadline = state.value.machine.connectDeadline else { return }
+        state.value.connectTimer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            perform(state.value.machine.connectTimerFired(now: .now()))
+        }
+    }
+
+    // MARK: EngineIOConnectionDelegate
+
+    func connection(_ connection: EngineIOConnection, didReceive payload: EngineIOPayload) {
+        onLoop { [self] in perform(state.value.machine.receive(payload)) }
+    }
+
+    func connection(_ connection: EngineIOConnection, didCloseWith reason: EngineIOCloseReason) {
+        onLoop { [self] in
+            let members = state.value.machine.connectionClosed(reason)
+            closeSockets(members, reason: SocketIODisconnectReason(reason), writeDisconnect: false)
+        }
+    }
+
+    // MARK: Actions
+
+    private func perform(_ action: SocketIOClientStateMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .connect(let namespace, let auth, let member):
+            connect(to: namespace, auth: auth, member: member)
+        case .deliver(let packet, let member):
+            state.value.sockets[member]?.receive(packet)
+        case .closeConnection(let members, let reason, let engineReason, let writeDisconnect):
+            server.logger.debug("closing a client's connection: \(reason)", metadata: ["sid": .string(connection.id)])
+            closeSockets(members, reason: reason, writeDisconnect: writeDisconnect)
+            connection.close(reason: engineReason)
+        }
+    }
+
+    private func closeSockets(_ members: [SocketIOClientStateMachine.Member], reason: SocketIODisconnectReason, writeDisconnect: Bool) {
+        state.value.connectTimer?.cancel()
+        state.value.connectTimer = nil
+        var sockets: [SocketIOSocket] = []
+        for member in members {
+            if let socket = state.value.sockets.removeValue(forKey: member) { sockets.append(socket) }
+        }
+        for socket in sockets {
+            if writeDisconnect { socket.sendPacket(SocketIOPacket(type: .disconnect, namespace: socket.namespace.name)) }
+            socket.close(reason: reason)
+        }
+    }
+
+    private func connect(to name: String, auth: SocketIOValue?, member: SocketIOClientStateMachine.Member) {
+        guard let namespace = server.beginConnect(to: name, auth: auth) else {
+            if state.value.machine.refuse(member) {
+                send(SocketIOPacket(type: .connectError, namespace: name, data: ["message": "Invalid namespace"]))
+            }
+            return
+        }
+        let socket = SocketIOSocket(namespace: namespace, client: self, member: member, auth: auth)
+        let middlewares = namespace.middlewares
+        if middlewares.isEmpty {
+            admit(socket)
+            return
+        }
+        Task { [self] in
+            do {
+                for middleware in middlewares { try await middleware(socket) }
+            } catch {
+                let refusal = error as? SocketIOConnectError ?? SocketIOConnectError(String(describing: error))
+                onLoop { [self] in refuse(socket, refusal) }
+                return
+            }
+            onLoop { [self] in admit(socket) }
+        }
+    }
+
+    private func admit(_ socket: SocketIOSocket) {
+        defer { server.connectFinished(socket.namespace) }
+        // As the reference, a socket whose connection closed while its middlewares ran is dropped.
+        guard connection.isOpen, state.value.machine.admit(socket.member) == .admit else {
+            _ = state.value.machine.refuse(socket.member)
+            socket.close(reason: .forcedClose)
+            return
+        }
+        state.value.sockets[socket.member] = socket
+        state.value.connectTimer?.cancel()
+        state.value.connectTimer = nil
+        socket.admit()
+    }
+
+    private func refuse(_ socket: SocketIOSocket, _ refusal: SocketIOConnectError) {
+        defer { server.connectFinished(socket.namespace) }
+        socket.close(reason: .forcedClose)
+        guard state.value.machine.refuse(socket.member) else { return }
+        var data: SocketIOObject = ["message": .string(refusal.message)]
+        if let extra = refusal.data { data["data"] = extra }
+        send(SocketIOPacket(type: .connectError, namespace: socket.namespace.name, data: .object(data)))
+    }
+
+    func send(_ packet: SocketIOPacket) {
+        connection.send(SocketIOOutboundPacket(packet).frames)
+    }
+
+    /// A socket left its namespace (on the loop): its namespace's packets no longer reach it.
+    func socketLeft(_ socket: SocketIOSocket) {
+        state.value.machine.socketLeft(socket.member)
+        if state.value.sockets[socket.member] === socket { state.value.sockets[socket.member] = nil }
+    }
+
+    /// Writes DISCONNECT to every namespace, closes its sockets, then the connection.
+    func closeByServer() {
+        onLoop { [self] in perform(state.value.machine.closeByServer()) }
+    }
+}

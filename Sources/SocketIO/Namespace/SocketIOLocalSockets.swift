@@ -1,0 +1,217 @@
+import EngineIO
+import NIOConcurrencyHelpers
+import NIOCore
+import Synchronization
+
+/// The sockets of one namespace on this server: one ``SocketIORoomShard`` per event loop, owned
+/// by that loop, holding the loop's sockets by id and by room.
+///
+/// A socket's shard is its connection's loop, and only that loop changes it (joins and leaves hop
+/// there, in call order). A broadcast is one hop per loop carrying the once-encoded frames and the
+/// selection; each loop selects and writes its own sockets with no lock per recipient. Because a
+/// join and a broadcast made one after the other by the same task reach a loop in that order, the
+/// broadcast reaches the socket that joined. Readers from other threads (rooms, sockets, room
+/// sizes) hop to the loops and gather.
+///
+/// This is local delivery; a cluster adapter (``SocketIOAdapter``) carries the same operations to
+/// the other servers and applies theirs here.
+public final class SocketIOLocalSockets: Sendable {
+    typealias Shard = SocketIORoomShard<SocketIOSocket>
+
+    private struct LoopShard: Sendable {
+        let loop: any EventLoop
+        let box: NIOLoopBoundBox<Shard>
+    }
+
+    /// The namespace's name.
+    public let namespace: String
+    let backlog: SocketIOBroadcastBacklog
+    /// The shards by loop: looked up once per loop per operation, never per recipient.
+    private let shards = NIOLockedValueBox<[ObjectIdentifier: LoopShard]>([:])
+    private let socketCount = Atomic<Int>(0)
+
+    init(namespace: String, backlog: SocketIOBroadcastBacklog) {
+        self.namespace = namespace
+        self.backlog = backlog
+    }
+
+    /// How many sockets are connected here.
+    public var count: Int { socketCount.load(ordering: .relaxed) }
+
+    private func shard(on loop: any EventLoop) -> NIOLoopBoundBox<Shard> {
+        shards.withLockedValue { shards in
+            if let shard = shards[ObjectIdentifier(loop)] { return shard.box }
+            let box = NIOLoopBoundBox.makeBoxSendingValue(Shard(), eventLoop: loop)
+            shards[ObjectIdentifier(loop)] = LoopShard(loop: loop, box: box)
+            return box
+        }
+    }
+
+    private var allShards: [LoopShard] { shards.withLockedValue { Array($0.values) } }
+
+    // MARK: Changes, on the socket's loop
+
+    func insert(_ socket: SocketIOSocket, rooms: Set<String>) {
+        shard(on: socket.eventLoop).value.insert(socket, id: socket.id, rooms: rooms)
+        socketCount.add(1, ordering: .relaxed)
+    }
+
+    func join(_ socket: SocketIOSocket, _ rooms: Set<String>) {
+        shard(on: socket.eventLoop).value.join(socket.id, rooms)
+    }
+
+    func leave(_ socket: SocketIOSocket, _ room: String) {
+        shard(on: socket.eventLoop).value.leave(socket.id, room)
+    }
+
+    func remove(_ socket: SocketIOSocket) {
+        if shard(on: socket.eventLoop).value.remove(socket.id) != nil { socketCount.subtract(1, ordering: .relaxed) }
+    }
+
+    func rooms(of socket: SocketIOSocket) -> Set<String> {
+        shard(on: socket.eventLoop).value.rooms(of: socket.id)
+    }
+
+    // MARK: Per-loop operations
+
+    /// Runs `body` on every loop with (a copy of) its shard, which `body` may change through the
+    /// sockets it selects; the bytes count in the backlog until each loop ran it. Returns what
+    /// each loop returned.
+    private func onEveryLoop<Result: Sendable>(
+        backlogBytes bytes: Int = 0,
+        _ body: @escaping @Sendable (Shard) -> Result
+    ) -> [EventLoopFuture<Result>] {
+        allShards.map { shard in
+            if shard.loop.inEventLoop { return shard.loop.makeSucceededFuture(body(shard.box.value)) }
+            backlog.add(bytes)
+            return shard.loop.submit { [backlog] in
+                defer { backlog.remove(bytes) }
+                return body(shard.box.value)
+            }
+        }
+    }
+
+    private func gather<Result: Sendable>(_ futures: [EventLoopFuture<Result>]) async -> [Result] {
+        var results: [Result] = []
+        for future in futures {
+            if let result = try? await future.get() { results.append(result) }
+        }
+        return results
+    }
+
+    /// Writes the frames to every selected socket, one hop per loop; `delivered` is called once
+    /// with how many sockets they were written to, when every loop did.
+    public func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions, delivered: (@Sendable (Int) -> Void)? = nil) {
+        let bytes = packet.frames.reduce(0) { $0 + $1.webSocketFrame.readableBytes }
+        let frames = packet.frames
+        let futures = onEveryLoop(backlogBytes: bytes) { shard in
+            let recipients = shard.select(options)
+            EngineIOConnection.broadcast(frames, to: recipients.lazy.map(\.connection))
+            return recipients.count
+        }
+        guard let delivered else { return }
+        guard let first = futures.first else { return delivered(0) }
+        EventLoopFuture.whenAllComplete(futures, on: first.eventLoop).whenSuccess { results in
+            delivered(results.reduce(0) { $0 + ((try? $1.get()) ?? 0) })
+        }
+    }
+
+    /// Writes an event that asks for acknowledgements to the selected sockets, each waiting for
+    /// its answer (`respond`) without a timer of its own. Returns the recipients by loop, for
+    /// ``expireAcks(_:of:)`` when the broadcast's one timer fires.
+    func broadcastWithAck(
+        _ packet: SocketIOOutboundPacket,
+        ackID: Int,
+        options: SocketIOBroadcastOptions,
+        respond: @escaping @Sendable ([SocketIOValue]) -> Void
+    ) async -> [AckRecipients] {
+        let frames = packet.frames
+        return await gather(onEveryLoop { shard in
+            let recipients = shard.select(options)
+            for socket in recipients {
+                socket.registerAck(id: ackID, timeout: options.timeout, ownTimer: false) { result in
+                    if case .success(let arguments) = result { respond(arguments) }
+                }
+            }
+            EngineIOConnection.broadcast(frames, to: recipients.lazy.map(\.connection))
+            return AckRecipients(loop: recipients.first?.eventLoop, sockets: recipients)
+        })
+    }
+
+    /// The sockets of one loop that were asked for an acknowledgement.
+    struct AckRecipients: Sendable {
+        let loop: (any EventLoop)?
+        let sockets: [SocketIOSocket]
+    }
+
+    /// The broadcast that asked for ack `ackID` stopped waiting: each loop forgets the acks its
+    /// sockets did not send, in one hop.
+    func expireAcks(_ ackID: Int, of groups: [AckRecipients]) {
+        for group in groups {
+            guard let loop = group.loop else { continue }
+            loop.execute {
+                for socket in group.sockets { socket.expireAck(id: ackID) }
+            }
+        }
+    }
+
+    /// The ids of the selected sockets.
+    public func socketIDs(_ options: SocketIOBroadcastOptions) async -> Set<String> {
+        Set(await gather(onEveryLoop { $0.selectIDs(options) }).joined())
+    }
+
+    /// The selected sockets.
+    public func sockets(_ options: SocketIOBroadcastOptions = .init()) async -> [SocketIOSocket] {
+        Array(await gather(onEveryLoop { $0.select(options) }).joined())
+    }
+
+    /// The selected sockets with their rooms, as a bulk operation sees them.
+    public func fetchSockets(_ options: SocketIOBroadcastOptions) async -> [SocketIORemoteSocket] {
+        Array(await gather(onEveryLoop { shard in
+            shard.select(options).map { socket in
+                SocketIORemoteSocket(id: socket.id, handshake: socket.handshake, rooms: shard.rooms(of: socket.id), data: socket.data, local: socket)
+            }
+        }).joined())
+    }
+
+    /// The socket with the given id, if it is connected here.
+    public func socket(id: String) async -> SocketIOSocket? {
+        await gather(onEveryLoop { $0.member(id: id) }).lazy.compactMap { $0 }.first
+    }
+
+    /// Each room of this server and how many local sockets are in it; the rooms named after a
+    /// socket's own id are left out.
+    public func roomSizes() async -> [(name: String, size: Int)] {
+        let perLoop = await gather(onEveryLoop { shard in
+            shard.roomSizes.filter { shard.member(id: $0.key) == nil }
+        })
+        return perLoop.reduce(into: [String: Int]()) { total, sizes in total.merge(sizes, uniquingKeysWith: +) }.map { ($0.key, $0.value) }
+    }
+
+    /// Makes the selected sockets join rooms.
+    public func addSockets(_ options: SocketIOBroadcastOptions, rooms: Set<String>) {
+        _ = onEveryLoop { shard in for socket in shard.select(options) { socket.join(rooms) } }
+    }
+
+    /// Makes the selected sockets leave rooms.
+    public func delSockets(_ options: SocketIOBroadcastOptions, rooms: Set<String>) {
+        _ = onEveryLoop { shard in
+            for socket in shard.select(options) {
+                for room in rooms { socket.leave(room) }
+            }
+        }
+    }
+
+    /// Disconnects the selected sockets; `close` also closes their connections.
+    public func disconnectSockets(_ options: SocketIOBroadcastOptions, close: Bool) {
+        _ = onEveryLoop { shard in for socket in shard.select(options) { socket.disconnect(close: close) } }
+    }
+
+    /// Closes every socket with `reason` (the server is shutting down).
+    func closeAll(reason: SocketIODisconnectReason) {
+        _ = onEveryLoop { shard in for socket in shard.all { socket.close(reason: reason) } }
+    }
+}
+
+/// Makes the adapter of a namespace from the namespace's local sockets.
+public typealias SocketIOAdapterFactory = @Sendable (SocketIOLocalSockets) -> any SocketIOAdapter

@@ -1,0 +1,329 @@
+public import EngineIO
+import Logging
+import NIOConcurrencyHelpers
+public import NIOCore
+
+/// A client's membership of one namespace: what handlers receive and what the server emits to.
+///
+/// Every method may be called from any task. The socket's state lives on its connection's event
+/// loop (``SocketIOSocketStateMachine``); calls made elsewhere hop there, in the order they were
+/// made. Handlers of one socket run one at a time, in the order their packets arrived; the
+/// connection handlers run first.
+public final class SocketIOSocket: Sendable {
+    /// The socket id, distinct from the Engine.IO session id.
+    public let id: String
+    /// The namespace the socket belongs to.
+    public let namespace: SocketIONamespace
+    /// What the client sent when it connected.
+    public let handshake: SocketIOHandshake
+    let client: SocketIOClient
+    /// Names the socket to its client's state machine.
+    let member: SocketIOClientStateMachine.Member
+    private let machine: NIOLoopBoundBox<SocketIOSocketStateMachine>
+    /// What callers on other threads read at once: the application data and whether the socket
+    /// is connected.
+    private let shared = NIOLockedValueBox(Shared())
+
+    private struct Shared {
+        var data: SocketIOValue = .null
+        var isConnected = false
+    }
+
+    init(namespace: SocketIONamespace, client: SocketIOClient, member: SocketIOClientStateMachine.Member, auth: SocketIOValue?) {
+        let id = RandomID.make()
+        self.id = id
+        self.namespace = namespace
+        self.client = client
+        self.member = member
+        self.handshake = SocketIOHandshake(connection: client.connection, auth: auth)
+        self.machine = .makeBoxSendingValue(
+            SocketIOSocketStateMachine(id: id, maxPendingEvents: client.server.configuration.maxPendingEventsPerSocket),
+            eventLoop: client.connection.eventLoop
+        )
+    }
+
+    /// The Engine.IO session under this socket.
+    public var connection: EngineIOConnection { client.connection }
+
+    var eventLoop: any EventLoop { client.connection.eventLoop }
+
+    /// Whether the socket is connected to its namespace.
+    public var isConnected: Bool { shared.withLockedValue { $0.isConnected } }
+
+    /// Application data attached to the socket (visible to ``SocketIONamespace/fetchSockets()``).
+    public var data: SocketIOValue {
+        get { shared.withLockedValue { $0.data } }
+        set { shared.withLockedValue { $0.data = newValue } }
+    }
+
+    /// Runs `body` on the socket's event loop: now when already there, else in call order.
+    private func onLoop(_ body: @escaping @Sendable () -> Void) {
+        if eventLoop.inEventLoop { body() } else { eventLoop.execute(body) }
+    }
+
+    // MARK: Handlers
+
+    /// Adds a handler for an event.
+    public func on(_ event: String, _ handler: @escaping SocketIOEventHandler) {
+        onLoop { [self] in machine.value.on(event, handler) }
+    }
+
+    /// Adds a handler that receives every event, before the event's own handlers.
+    public func onAny(_ handler: @escaping SocketIOEventHandler) {
+        onLoop { [self] in machine.value.onAny(handler) }
+    }
+
+    /// Adds a handler run when the socket is about to leave, while it is still in its rooms.
+    /// Added to a socket that already left (its client went away while a connection handler
+    /// ran), it runs at once, after the handler that added it.
+    public func onDisconnecting(_ handler: @escaping SocketIODisconnectHandler) {
+        onLoop { [self] in perform(machine.value.onDisconnecting(handler)) }
+    }
+
+    /// Adds a handler run once the socket has left. Added to a socket that already left, it runs
+    /// at once, after the handler that added it: what a connection handler counts or claims on
+    /// connect, its disconnect handler always gives back.
+    public func onDisconnect(_ handler: @escaping SocketIODisconnectHandler) {
+        onLoop { [self] in perform(machine.value.onDisconnect(handler)) }
+    }
+
+    // MARK: Rooms
+
+    /// The rooms the socket is in (its own id among them), read on the socket's event loop.
+    public var rooms: Set<String> {
+        get async {
+            if eventLoop.inEventLoop { return namespace.localSockets.rooms(of: self) }
+            return (try? await eventLoop.submit { [self] in namespace.localSockets.rooms(of: self) }.get()) ?? []
+        }
+    }
+
+    /// Joins rooms.
+    public func join(_ rooms: String...) { join(rooms) }
+
+    /// Joins rooms. Called from a middleware, the rooms are joined when the socket is admitted,
+    /// before the client learns it is connected: a broadcast to them right after the client's
+    /// `connect` reaches it. The join is applied on the socket's event loop, in call order, so a
+    /// broadcast made next by the same task (which reaches that loop after it) reaches the socket.
+    /// On a socket that left, it does nothing.
+    public func join(_ rooms: some Sequence<String>) {
+        let rooms = Set(rooms)
+        onLoop { [self] in perform(machine.value.join(rooms)) }
+    }
+
+    /// Leaves a room.
+    public func leave(_ room: String) {
+        onLoop { [self] in perform(machine.value.leave(room)) }
+    }
+
+    /// Leaves every room but the socket's own.
+    public func leaveAll() {
+        onLoop { [self] in
+            for room in namespace.localSockets.rooms(of: self) where room != id { perform(machine.value.leave(room)) }
+        }
+    }
+
+    // MARK: Emitting
+
+    /// Emits an event to this client.
+    public func emit(_ event: String, _ arguments: SocketIOValue...) {
+        emit(event, arguments: arguments)
+    }
+
+    /// Emits an event to this client.
+    public func emit(_ event: String, arguments: [SocketIOValue]) {
+        guard Self.checkEventName(event, logger: namespace.logger) else { return }
+        sendPacket(SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + arguments)))
+    }
+
+    /// Emits an event whose arguments are the given JSON array, written without being parsed.
+    public func emit(_ event: String, jsonArguments: ByteBuffer) {
+        guard Self.checkEventName(event, logger: namespace.logger) else { return }
+        connection.send(SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: namespace.name).frames)
+    }
+
+    /// Emits an event and waits for the client's acknowledgement, returning its arguments.
+    /// Throws ``SocketIOAckError/timeout`` after `timeout`, ``SocketIOAckError/disconnected`` if the socket leaves.
+    public func emitWithAck(_ event: String, _ arguments: SocketIOValue..., timeout: Duration? = nil) async throws -> [SocketIOValue] {
+        try await emitWithAck(event, arguments: arguments, timeout: timeout)
+    }
+
+    /// Emits an event and waits for the client's acknowledgement, returning its arguments.
+    public func emitWithAck(_ event: String, arguments: [SocketIOValue], timeout: Duration? = nil) async throws -> [SocketIOValue] {
+        guard Self.checkEventName(event, logger: namespace.logger) else { throw SocketIOAckError.disconnected }
+        let id = namespace.nextAckID()
+        let packet = SocketIOOutboundPacket(SocketIOPacket(type: .event, namespace: namespace.name, id: id, data: .array([.string(event)] + arguments)))
+        return try await withCheckedThrowingContinuation { continuation in
+            // Registered on the loop before the packet leaves: the answer cannot come first.
+            registerAck(id: id, timeout: timeout, sending: packet) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Targets every other socket of the namespace.
+    public var broadcast: SocketIOBroadcastOperator { SocketIOBroadcastOperator(namespace: namespace).except(id) }
+
+    /// Targets the sockets in these rooms, leaving out this socket.
+    public func to(_ rooms: String...) -> SocketIOBroadcastOperator { broadcast.to(rooms) }
+
+    /// Leaves out the sockets in these rooms, and this socket.
+    public func except(_ rooms: String...) -> SocketIOBroadcastOperator { broadcast.except(rooms) }
+
+    func sendPacket(_ packet: SocketIOPacket) {
+        connection.send(SocketIOOutboundPacket(packet).frames)
+    }
+
+    static let reservedEvents: Set<String> = ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]
+
+    static func checkEventName(_ event: String, logger: Logger) -> Bool {
+        guard reservedEvents.contains(event) else { return true }
+        logger.error("'\(event)' is a reserved event name and was not emitted")
+        return false
+    }
+
+    // MARK: Acknowledgements
+
+    /// Waits for the answer to ack `id` (failing at once on a socket that is not connected), then
+    /// writes `packet` when given. A broadcast passes `ownTimer: false` and ends the wait with
+    /// ``expireAck(id:)`` from its one timer.
+    func registerAck(
+        id: Int,
+        timeout: Duration?,
+        sending packet: SocketIOOutboundPacket? = nil,
+        ownTimer: Bool = true,
+        _ callback: @escaping SocketIOAckCallback
+    ) {
+        onLoop { [self] in
+            var actions = machine.value.registerAck(id: id, timeout: timeout.map(TimeAmount.init), now: .now(), callback)
+            if !ownTimer {
+                actions.removeAll { if case .scheduleAckTimer = $0 { true } else { false } }
+            }
+            perform(actions)
+            if let packet { connection.send(packet.frames) }
+        }
+    }
+
+    /// Stops waiting for ack `id` (on the loop): the broadcast that asked for it timed out.
+    func expireAck(id: Int) {
+        perform(machine.value.ackExpired(id: id))
+    }
+
+    // MARK: Lifecycle, driven by the client (on the loop)
+
+    /// Admits the socket: it joins its own room and those its middlewares chose, becomes one of
+    /// the namespace's sockets, CONNECT is written, then its connection handlers run.
+    func admit() {
+        perform(machine.value.admit(hasConnectionHandlers: !namespace.connectionHandlers.isEmpty))
+    }
+
+    /// A packet of the socket's namespace arrived.
+    func receive(_ packet: SocketIOPacket) {
+        perform(machine.value.receive(packet, now: .now()))
+    }
+
+    /// Disconnects the socket. With `close`, the client's whole connection is closed too.
+    public func disconnect(close: Bool = false) {
+        if close {
+            client.closeByServer()
+        } else {
+            onLoop { [self] in
+                guard machine.value.isConnected else { return }
+                sendPacket(SocketIOPacket(type: .disconnect, namespace: namespace.name))
+                perform(machine.value.close(reason: .serverNamespaceDisconnect))
+            }
+        }
+    }
+
+    /// Leaves the namespace: handlers see `disconnecting`, the socket leaves its rooms, then `disconnect`.
+    func close(reason: SocketIODisconnectReason) {
+        onLoop { [self] in perform(machine.value.close(reason: reason)) }
+    }
+
+    // MARK: Performing actions (on the loop)
+
+    private func perform(_ actions: [SocketIOSocketStateMachine.Action]) {
+        if let work = perform(actions, continuing: false) { start(work) }
+    }
+
+    /// Performs the actions; work to run is started on a new task, or returned when `continuing`
+    /// (the task that finished the previous work runs it).
+    private func perform(_ actions: [SocketIOSocketStateMachine.Action], continuing: Bool) -> SocketIOSocketStateMachine.Work? {
+        var next: SocketIOSocketStateMachine.Work?
+        for action in actions {
+            switch action {
+            case .admitted(let rooms):
+                namespace.localSockets.insert(self, rooms: rooms)
+                shared.withLockedValue { $0.isConnected = true }
+                sendPacket(SocketIOPacket(type: .connect, namespace: namespace.name, data: ["sid": .string(id)]))
+            case .addRooms(let rooms):
+                namespace.localSockets.join(self, rooms)
+            case .removeRoom(let room):
+                namespace.localSockets.leave(self, room)
+            case .run(let work):
+                if continuing { next = work } else { start(work) }
+            case .resolveAck(let callback, let result):
+                callback(result)
+            case .scheduleAckTimer(let ackID, let deadline):
+                eventLoop.scheduleTask(deadline: deadline) { [self] in
+                    perform(machine.value.ackTimerFired(id: ackID, now: .now()))
+                }
+            case .tooManyEvents:
+                namespace.logger.warning(
+                    "disconnecting a socket whose events arrive faster than its handlers run",
+                    metadata: ["socket.id": .string(id), "waiting": .stringConvertible(machine.value.maxPendingEvents)]
+                )
+                client.server.statistics.eventBacklogDisconnected()
+                disconnect()
+            case .unroute:
+                shared.withLockedValue { $0.isConnected = false }
+                client.socketLeft(self)
+            case .leave:
+                namespace.localSockets.remove(self)
+                client.server.removeIfEmpty(namespace)
+            }
+        }
+        return next
+    }
+
+    /// Runs handler work on a task, then the work that became ready meanwhile, until none is left.
+    private func start(_ work: SocketIOSocketStateMachine.Work) {
+        Task { [self] in
+            var work = work
+            while true {
+                await run(work)
+                let next = try? await eventLoop.submit { [self] in
+                    perform(machine.value.workFinished(), continuing: true)
+                }.get()
+                guard let next else { return }
+                work = next
+            }
+        }
+    }
+
+    private func run(_ work: SocketIOSocketStateMachine.Work) async {
+        switch work {
+        case .connectionHandlers:
+            for handler in namespace.connectionHandlers { await handler(self) }
+        case .event(let packet, let handlers):
+            let arguments = Array((packet.data?.arrayValue ?? []).dropFirst())
+            let name = SocketIOEventName.of(packet)
+            let event = SocketIOEvent(name: name, arguments: arguments, socket: self, ack: packet.id.map { SocketIOAck(socket: self, id: $0) })
+            for handler in handlers {
+                do {
+                    try await handler(event)
+                } catch {
+                    namespace.logger.error("handler of '\(name)' failed: \(error)", metadata: ["socket.id": .string(id)])
+                }
+            }
+        case .disconnectHandlers(let handlers, let reason):
+            for handler in handlers { await handler(self, reason) }
+        }
+    }
+}
+
+/// How JavaScript prints a number used as an event name.
+enum JSONNumber {
+    static func text(_ number: Double) -> String {
+        var buffer = ByteBuffer()
+        JSON.writeNumber(number, into: &buffer)
+        return String(buffer: buffer)
+    }
+}
