@@ -169,7 +169,11 @@ let package = Package(
         ),
         .testTarget(
             name: "EngineIOTests",
-            dependencies: ["EngineIO", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "EngineIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
