@@ -6,6 +6,9 @@
 /// time is over. The dead-letter policy is the queue's ``EmbeddedQueue/Configuration/maxReceiveCount``.
 /// When `ordered`, the source is FIFO: the messages of one group (``EmbeddedQueue/NewMessage/groupID``)
 /// are handled one after the other, in the order they were enqueued (with a single poller).
+/// A message enqueued through this queue while the consumer waits is inserted as already received
+/// by it; one that became visible meanwhile without this queue knowing (enqueued by another
+/// process, or whose visibility ran out) is received at the next look, so it may come after.
 public struct EmbeddedMessageSource: MessageSource {
     /// The queue.
     public let queue: EmbeddedQueue

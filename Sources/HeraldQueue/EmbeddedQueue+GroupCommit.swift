@@ -88,7 +88,13 @@ extension EmbeddedQueue {
         let receipts = batch.deletes.flatMap(\.receipts)
         let limit = configuration.maxReceiveCount
         let sweeps = !batch.looks.isEmpty && limit != nil
-        let statements = Self.chunks(inserts.count) + batch.changes.count + Self.chunks(receipts.count) + batch.receives.count + (sweeps ? 2 : 0)
+        // Rows inserted as received by the first parked receive, when nothing else is visible:
+        // one statement both commits a published message and hands it to the waiting consumer.
+        let taker = batch.insertsReceived ? batch.joiners.first : nil
+        let handed = taker.map { min($0.maxMessages, inserts.count) } ?? 0
+        let receives = taker == nil ? batch.receives : Array(batch.receives.dropFirst())
+        let statements = Self.chunks(handed) + Self.chunks(inserts.count - handed) + batch.changes.count + Self.chunks(receipts.count)
+            + receives.count + (sweeps ? 2 : 0)
         // The writer's task is never cancelled: it may take the connection without a task of its own.
         return try await lock.withLock { [self] in
             let explicit = statements > 1
@@ -96,14 +102,18 @@ extension EmbeddedQueue {
             do {
                 let now = Self.milliseconds(Date())
                 var outcome = Outcome()
-                try await insertRows(inserts)
+                if let taker {
+                    let hidden = now + Self.milliseconds(taker.visibilityTimeout)
+                    outcome.received[taker.id] = try await insertReceivedRows(inserts[..<handed], visibleAt: hidden)
+                }
+                try await insertRows(inserts[handed...])
                 for change in batch.changes {
                     outcome.found.append(try await updateVisibility(change, now: now))
                 }
                 let deleted = try await deleteRows(receipts)
                 outcome.missing = batch.deletes.map { $0.receipts.filter { !deleted.contains($0) } }
                 if sweeps, let limit { try await moveToDeadLetters(now: now, limit: limit) }
-                for receive in batch.receives {
+                for receive in receives {
                     outcome.received[receive.id] = try await receiveRows(receive, now: now, limit: limit)
                 }
                 if explicit { _ = try await connection.query("COMMIT") }
@@ -123,16 +133,39 @@ extension EmbeddedQueue {
         (count + rowsPerStatement - 1) / rowsPerStatement
     }
 
-    private func insertRows(_ rows: [[SQLiteData]]) async throws {
-        var start = 0
-        while start < rows.count {
-            let chunk = rows[start..<min(start + Self.rowsPerStatement, rows.count)]
+    private func insertRows(_ rows: ArraySlice<[SQLiteData]>) async throws {
+        var start = rows.startIndex
+        while start < rows.endIndex {
+            let chunk = rows[start..<min(start + Self.rowsPerStatement, rows.endIndex)]
             start += Self.rowsPerStatement
             let values = Array(repeating: "(?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
             _ = try await connection.query(
                 "INSERT INTO messages (id, body, attributes, group_id, sent_at, visible_at) VALUES \(values)", chunk.flatMap { $0 }
             )
         }
+    }
+
+    /// Inserts rows already received (hidden until `visibleAt`, received once, with a receipt),
+    /// oldest first.
+    private func insertReceivedRows(_ rows: ArraySlice<[SQLiteData]>, visibleAt: Int) async throws -> [QueueMessage] {
+        var messages: [QueueMessage] = []
+        var start = rows.startIndex
+        while start < rows.endIndex {
+            let chunk = rows[start..<min(start + Self.rowsPerStatement, rows.endIndex)]
+            start += Self.rowsPerStatement
+            let values = Array(repeating: "(?, ?, ?, ?, ?, ?, 1, lower(hex(randomblob(12))))", count: chunk.count).joined(separator: ", ")
+            // The enqueue's visible_at (its last parameter) becomes the end of the receive's visibility timeout.
+            let binds = chunk.flatMap { $0.dropLast() + [SQLiteData.integer(visibleAt)] }
+            let rows = try await connection.query(
+                """
+                INSERT INTO messages (id, body, attributes, group_id, sent_at, visible_at, receive_count, receipt) VALUES \(values)
+                RETURNING seq, id, body, attributes, group_id, sent_at, receive_count, receipt
+                """,
+                binds
+            )
+            messages += rows.sorted { ($0.column("seq")?.integer ?? 0) < ($1.column("seq")?.integer ?? 0) }.map(Self.message)
+        }
+        return messages
     }
 
     private func updateVisibility(_ change: GroupCommit.VisibilityChange, now: Int) async throws -> Bool {

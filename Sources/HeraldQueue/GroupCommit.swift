@@ -51,6 +51,9 @@ struct GroupCommit {
         var looks: [Receive] = []
         /// Parked receives that join because this batch may make messages visible.
         var joiners: [Receive] = []
+        /// Whether the inserted rows go to the first joiner as they are inserted (received with
+        /// the INSERT itself): nothing else was visible when the batch was taken.
+        var insertsReceived = false
 
         /// The requests in the batch.
         var count: Int { inserts.count + changes.count + deletes.count + looks.count + joiners.count }
@@ -203,6 +206,7 @@ struct GroupCommit {
         var batch = pending
         pending = Batch()
         if batch.makesVisible {
+            batch.insertsReceived = drained && !parked.isEmpty && batch.looks.isEmpty && !batch.changes.contains { $0.timeout == .zero }
             drained = false
             batch.joiners = parked.values.sorted { $0.id < $1.id }
             parked = [:]

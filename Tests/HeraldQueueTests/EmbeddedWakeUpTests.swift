@@ -18,6 +18,9 @@ struct EmbeddedWakeUpTests {
         let received = try await receive.value
         #expect(received.map(\.id) == [id])
         #expect(queue.transactionCount == before + 1, "the waiting receive joins the enqueue's transaction")
+        #expect(received.first?.receiveCount == 1)
+        #expect(try await queue.counts() == .init(visible: 0, invisible: 1, deadLettered: 0), "received: hidden, not visible")
+        #expect(try await queue.delete(received.map(\.receipt)).isEmpty, "its receipt deletes it")
         try await queue.close()
     }
 
