@@ -13,7 +13,7 @@ extension ConsumerRuntime {
 
     func pollLoop(index: Int, continuation: AsyncStream<QueueMessage>.Continuation) async {
         var failures = 0
-        let perReceive = max(1, min(configuration.maxMessagesPerReceive, 10))
+        let perReceive = max(1, min(configuration.maxMessagesPerReceive ?? source.maxReceiveBatchSize, source.maxReceiveBatchSize))
         while !Task.isCancelled {
             let slots: Int
             do {

@@ -1,8 +1,10 @@
 import Logging
 import Synchronization
 
-/// Collects the receipts of finished messages and deletes them in batches: when a batch is full,
-/// or when the oldest pending receipt has waited ``QueueConsumerConfiguration/deleteMaxWait``.
+/// Collects the receipts of finished messages and deletes them in batches, as the source's
+/// ``MessageSource/acknowledgeFlushPolicy`` says: when a batch is full or the oldest pending
+/// receipt has waited ``QueueConsumerConfiguration/deleteMaxWait`` (SQS), or everything pending as
+/// soon as the previous delete finished (a group commit, for the embedded queue).
 ///
 /// ``run()`` must run on a task that is not cancelled, so that ``close()`` can flush what is
 /// pending even while the consumer is being cancelled.
@@ -11,11 +13,21 @@ final class DeleteBatcher: Sendable {
         var pending: [QueueReceipt] = []
         var oldest: ContinuousClock.Instant?
         var closed = false
+        /// Group commit: whether a delete is being sent (the next waits for it to finish).
+        var sending = false
         var ledger = DeleteLedger()
+
+        mutating func take(_ count: Int) -> [QueueReceipt] {
+            let batch = Array(pending.prefix(count))
+            pending.removeFirst(batch.count)
+            oldest = pending.isEmpty ? nil : .now
+            return batch
+        }
     }
 
     private let source: any MessageSource
     private let batchSize: Int
+    private let groupCommit: Bool
     private let maxWait: Duration
     private let concurrency: Int
     private let attempts: Int
@@ -34,9 +46,10 @@ final class DeleteBatcher: Sendable {
     ) {
         self.source = source
         self.isReceivedElsewhere = isReceivedElsewhere
-        self.batchSize = max(1, min(configuration.deleteBatchSize, source.maxAcknowledgeBatchSize))
-        self.maxWait = configuration.deleteMaxWait
-        self.concurrency = max(1, configuration.deleteConcurrency)
+        groupCommit = source.acknowledgeFlushPolicy.isGroupCommit
+        batchSize = max(1, groupCommit ? source.maxAcknowledgeBatchSize : min(configuration.deleteBatchSize, source.maxAcknowledgeBatchSize))
+        maxWait = configuration.deleteMaxWait
+        concurrency = groupCommit ? 1 : max(1, configuration.deleteConcurrency)
         self.attempts = max(1, configuration.deleteAttempts)
         self.metrics = metrics
         self.logger = logger
@@ -51,11 +64,13 @@ final class DeleteBatcher: Sendable {
             if state.closed { return [] }
             if state.pending.isEmpty { state.oldest = .now }
             state.pending.append(receipt)
+            if groupCommit {
+                guard !state.sending else { return nil }
+                state.sending = true
+                return state.take(batchSize)
+            }
             guard state.pending.count >= batchSize else { return nil }
-            let batch = Array(state.pending.prefix(batchSize))
-            state.pending.removeFirst(batch.count)
-            state.oldest = state.pending.isEmpty ? nil : .now
-            return batch
+            return state.take(batchSize)
         }
         guard let batch else { return }
         guard !batch.isEmpty else {
@@ -69,6 +84,8 @@ final class DeleteBatcher: Sendable {
     func close() {
         let rest = state.withLock { state -> [QueueReceipt] in
             state.closed = true
+            // A group-commit delete in progress sends what is pending when it finishes.
+            if state.sending { return [] }
             defer { state.pending = [] }
             return state.pending
         }
@@ -82,6 +99,22 @@ final class DeleteBatcher: Sendable {
 
     /// Sends batches until ``close()`` was called and all are sent.
     func run() async {
+        if groupCommit {
+            for await batch in batches {
+                var next: [QueueReceipt]? = batch
+                while let current = next {
+                    await send(current)
+                    next = state.withLock { state in
+                        guard !state.pending.isEmpty else {
+                            state.sending = false
+                            return nil
+                        }
+                        return state.take(batchSize)
+                    }
+                }
+            }
+            return
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.tick() }
             await withTaskGroup(of: Void.self) { senders in
@@ -104,10 +137,7 @@ final class DeleteBatcher: Sendable {
                 guard !state.closed, let oldest = state.oldest, ContinuousClock.now - oldest >= maxWait - period else {
                     return nil
                 }
-                let batch = Array(state.pending.prefix(batchSize))
-                state.pending.removeFirst(batch.count)
-                state.oldest = state.pending.isEmpty ? nil : .now
-                return batch
+                return state.take(batchSize)
             }
             if let batch, !batch.isEmpty { batchContinuation.yield(batch) }
         }

@@ -4,6 +4,7 @@ public import Metrics
 public import NIOCore
 import NIOPosix
 import SQLiteNIO
+import Synchronization
 
 /// A durable queue in one SQLite file (WAL mode), with SQS's semantics: messages received are
 /// invisible until a deadline, count their receives, are deleted by receipt, and are moved to a
@@ -12,6 +13,13 @@ import SQLiteNIO
 /// ``enqueue(body:attributes:groupID:)`` returns once the row is committed with `synchronous=FULL`,
 /// so an enqueued message survives a crash of the process or of the machine. One instance may be
 /// used from many tasks at once; several processes may open the same file.
+///
+/// Writes are group-committed: the enqueues, receives, deletes and visibility changes that arrive
+/// while a transaction is being committed share the next one, so a burst of N messages costs a
+/// few transactions (and syncs to disk), not several per message, and each caller still returns
+/// only once its part is committed. A receive waiting for messages (a long poll) joins the
+/// transaction of the next enqueue, so a published message reaches a waiting consumer without a
+/// transaction of its own. ``transactionCount`` counts the transactions.
 public final class EmbeddedQueue: Sendable {
     /// How an ``EmbeddedQueue`` hides and dead-letters messages.
     public struct Configuration: Sendable {
@@ -74,13 +82,15 @@ public final class EmbeddedQueue: Sendable {
     public let path: String
     /// The queue's settings.
     public let configuration: Configuration
-    private let connection: SQLiteConnection
-    private let lock = AsyncLock()
-    /// Bumped after each commit that may make messages visible: waiting receives look again.
-    let changes = ChangeSignal()
+    let connection: SQLiteConnection
+    let lock = AsyncLock()
+    /// The requests waiting for the next write transaction, and the parked receives.
+    let groupCommit = Mutex(GroupCommit())
+    private let transactions = Atomic<Int>(0)
     private let processLock: EmbeddedQueueLock?
-    private let deadLetterCounter: Counter
-    private let logger: Logger
+    let deadLetterCounter: Counter
+    let transactionCounter: Counter
+    let logger: Logger
 
     private init(
         path: String, configuration: Configuration, connection: SQLiteConnection, processLock: EmbeddedQueueLock?, logger: Logger,
@@ -91,9 +101,9 @@ public final class EmbeddedQueue: Sendable {
         self.connection = connection
         self.processLock = processLock
         self.logger = logger
-        deadLetterCounter = Counter(
-            label: "herald_queue_dead_letter_moves_total", dimensions: [("queue", (path as NSString).lastPathComponent)], factory: factory
-        )
+        let dimensions = [("queue", (path as NSString).lastPathComponent)]
+        deadLetterCounter = Counter(label: "herald_queue_dead_letter_moves_total", dimensions: dimensions, factory: factory)
+        transactionCounter = Counter(label: "herald_queue_embedded_transactions_total", dimensions: dimensions, factory: factory)
     }
 
     /// Opens (creating when needed) the queue in the SQLite file at `path`.
@@ -102,7 +112,8 @@ public final class EmbeddedQueue: Sendable {
     ///   - path: The database file; `-wal` and `-shm` files appear beside it.
     ///   - configuration: Visibility and dead-letter settings.
     ///   - logger: Where the queue logs dead-lettered messages.
-    ///   - metricsFactory: Where `herald_queue_dead_letter_moves_total` (messages moved to the dead-letter table) goes; `nil` for `MetricsSystem.factory`.
+    ///   - metricsFactory: Where `herald_queue_dead_letter_moves_total` (messages moved to the dead-letter table) and
+    ///     `herald_queue_embedded_transactions_total` (write transactions, see ``transactionCount``) go; `nil` for `MetricsSystem.factory`.
     public static func open(
         path: String,
         configuration: Configuration = .init(),
@@ -167,10 +178,21 @@ public final class EmbeddedQueue: Sendable {
         """,
     ]
 
+    /// The write transactions run so far: enqueues, receives, deletes and visibility changes
+    /// submitted together share one (see ``enqueue(batch:)``).
+    public var transactionCount: Int { transactions.load(ordering: .relaxed) }
+
+    /// Counts a write transaction.
+    func countTransaction() {
+        transactions.add(1, ordering: .relaxed)
+        transactionCounter.increment()
+    }
+
     /// Closes the database, then releases the lock when ``Configuration/exclusive`` took one.
-    /// The queue cannot be used afterwards.
+    /// Waiting receives return empty. The queue cannot be used afterwards.
     public func close() async throws {
         defer { processLock?.release() }
+        for waiting in groupCommit.withLock({ $0.close() }) { waiting.resume(returning: []) }
         try await serialized { try await self.connection.close() }
     }
 
@@ -189,33 +211,27 @@ public final class EmbeddedQueue: Sendable {
     }
 
     /// Enqueues messages in one transaction; returns their IDs, in order, once it is committed.
+    ///
+    /// Enqueues that arrive while another write is being committed share the next transaction
+    /// (a group commit): each still returns only once its rows are committed to disk.
     @discardableResult
     public func enqueue(batch: [NewMessage]) async throws -> [String] {
         guard !batch.isEmpty else { return [] }
         let now = Self.milliseconds(Date())
-        let rows = try batch.map { message -> (String, [SQLiteData]) in
+        var ids: [String] = []
+        let rows = try batch.map { message -> [SQLiteData] in
             let id = UUID().uuidString.lowercased()
+            ids.append(id)
             let attributes = String(decoding: try JSONEncoder().encode(message.attributes), as: UTF8.self)
-            return (id, [
+            return [
                 .text(id), .blob(message.body), .text(attributes),
                 message.groupID.map { .text($0) } ?? .null, .integer(now), .integer(now),
-            ])
+            ]
         }
-        try await transaction { [self] in
-            // At most 100 rows per statement keeps under SQLite's limit on bound parameters.
-            var start = 0
-            while start < rows.count {
-                let chunk = rows[start..<min(start + 100, rows.count)]
-                start += 100
-                let values = Array(repeating: "(?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
-                _ = try await connection.query(
-                    "INSERT INTO messages (id, body, attributes, group_id, sent_at, visible_at) VALUES \(values)",
-                    chunk.flatMap(\.1)
-                )
-            }
+        try await withCheckedThrowingContinuation { continuation in
+            submit { $0.submit(GroupCommit.Insert(rows: rows, continuation: continuation)) }
         }
-        changes.notify()
-        return rows.map(\.0)
+        return ids
     }
 
     // MARK: Receive
@@ -224,54 +240,66 @@ public final class EmbeddedQueue: Sendable {
     /// `visibilityTimeout` (the configured one when `nil`). Messages received
     /// ``Configuration/maxReceiveCount`` times are first moved to the dead-letter table.
     public func receive(maxMessages: Int, visibilityTimeout: Duration? = nil) async throws -> [QueueMessage] {
-        let now = Self.milliseconds(Date())
-        let hidden = now + Self.milliseconds(visibilityTimeout ?? configuration.visibilityTimeout)
-        let rows = try await transaction { [self] () -> [SQLiteRow] in
-            if let limit = configuration.maxReceiveCount {
-                try await moveToDeadLetters(now: now, limit: limit)
+        try await receive(maxMessages: maxMessages, visibilityTimeout: visibilityTimeout, deadline: nil)
+    }
+
+    /// Receives up to `maxMessages` visible messages, waiting up to `waitTime` for the first (a
+    /// long poll); returns an empty array when none came.
+    ///
+    /// A message enqueued through this queue meanwhile is received in the transaction that
+    /// commits it; what other processes enqueue, and messages whose visibility runs out, are
+    /// found at the next look, every ``Configuration/pollInterval``. Cancelling the calling task
+    /// ends the wait at once (it then throws `CancellationError`, unless a transaction was already
+    /// receiving for it: then it returns what that transaction received).
+    public func receive(maxMessages: Int, visibilityTimeout: Duration? = nil, waitTime: Duration) async throws -> [QueueMessage] {
+        try await receive(maxMessages: maxMessages, visibilityTimeout: visibilityTimeout, deadline: .now + waitTime)
+    }
+
+    private func receive(maxMessages: Int, visibilityTimeout: Duration?, deadline: ContinuousClock.Instant?) async throws -> [QueueMessage] {
+        let id = groupCommit.withLock { $0.makeReceiveID() }
+        let visibility = visibilityTimeout ?? configuration.visibilityTimeout
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                let receive = GroupCommit.Receive(
+                    id: id, maxMessages: max(1, maxMessages), visibilityTimeout: visibility, deadline: deadline, continuation: continuation
+                )
+                submit(receive)
             }
-            return try await connection.query(
-                """
-                UPDATE messages SET receive_count = receive_count + 1, visible_at = ?,
-                    receipt = lower(hex(randomblob(12)))
-                WHERE seq IN (SELECT seq FROM messages WHERE visible_at <= ? ORDER BY seq LIMIT ?)
-                RETURNING seq, id, body, attributes, group_id, sent_at, receive_count, receipt
-                """,
-                [.integer(hidden), .integer(now), .integer(max(1, maxMessages))]
-            )
-        }
-        return rows
-            .sorted { ($0.column("seq")?.integer ?? 0) < ($1.column("seq")?.integer ?? 0) }
-            .map(Self.message)
-    }
-
-    private func moveToDeadLetters(now: Int, limit: Int) async throws {
-        let moved = try await connection.query(
-            """
-            INSERT INTO dead_letters (seq, id, body, attributes, group_id, sent_at, receive_count, dead_at)
-            SELECT seq, id, body, attributes, group_id, sent_at, receive_count, ?
-            FROM messages WHERE visible_at <= ? AND receive_count >= ?
-            RETURNING id, receive_count
-            """,
-            [.integer(now), .integer(now), .integer(limit)]
-        )
-        guard !moved.isEmpty else { return }
-        _ = try await connection.query(
-            "DELETE FROM messages WHERE visible_at <= ? AND receive_count >= ?", [.integer(now), .integer(limit)]
-        )
-        deadLetterCounter.increment(by: Int64(moved.count))
-        for row in moved {
-            logger.warning(
-                "Moved a message to the dead-letter table",
-                metadata: [
-                    "message_id": "\(row.column("id")?.string ?? "?")",
-                    "receive_count": "\(row.column("receive_count")?.integer ?? 0)",
-                ]
-            )
+        } onCancel: {
+            groupCommit.withLock { $0.cancel(id: id) }?.resume(throwing: CancellationError())
         }
     }
 
-    private static func message(_ row: SQLiteRow) -> QueueMessage {
+    // MARK: Delete and visibility
+
+    /// Deletes received messages; returns the receipts that matched nothing (already deleted, or
+    /// received again since, which issued a new receipt).
+    ///
+    /// Deletes that arrive while another write is being committed share the next transaction.
+    @discardableResult
+    public func delete(_ receipts: [QueueReceipt]) async throws -> [QueueReceipt] {
+        guard !receipts.isEmpty else { return [] }
+        return try await withCheckedThrowingContinuation { continuation in
+            submit { $0.submit(GroupCommit.Delete(receipts: receipts, continuation: continuation)) }
+        }
+    }
+
+    /// Hides a received message for `timeout` from now (`.zero` makes it visible at once, and
+    /// wakes a waiting receive).
+    ///
+    /// Throws ``EmbeddedQueueError/receiptNotFound`` when the receipt matches no message.
+    public func changeVisibility(of receipt: QueueReceipt, to timeout: Duration) async throws {
+        let found = try await withCheckedThrowingContinuation { continuation in
+            submit { $0.submit(GroupCommit.VisibilityChange(receipt: receipt, timeout: timeout, continuation: continuation)) }
+        }
+        if !found { throw EmbeddedQueueError.receiptNotFound(messageID: receipt.messageID) }
+    }
+
+    static func message(_ row: SQLiteRow) -> QueueMessage {
         let id = row.column("id")?.string ?? ""
         let attributesJSON = row.column("attributes")?.string ?? "{}"
         let attributes = (try? JSONDecoder().decode([String: String].self, from: Data(attributesJSON.utf8))) ?? [:]
@@ -292,46 +320,6 @@ public final class EmbeddedQueue: Sendable {
         )
     }
 
-    // MARK: Delete and visibility
-
-    /// Deletes received messages; returns the receipts that matched nothing (already deleted, or
-    /// received again since, which issued a new receipt).
-    @discardableResult
-    public func delete(_ receipts: [QueueReceipt]) async throws -> [QueueReceipt] {
-        guard !receipts.isEmpty else { return [] }
-        var deleted: Set<QueueReceipt> = []
-        var start = 0
-        while start < receipts.count {
-            let chunk = receipts[start..<min(start + 100, receipts.count)]
-            start += 100
-            let values = Array(repeating: "(?, ?)", count: chunk.count).joined(separator: ", ")
-            let rows = try await serialized { [self] in
-                try await connection.query(
-                    "DELETE FROM messages WHERE (id, receipt) IN (VALUES \(values)) RETURNING id, receipt",
-                    chunk.flatMap { [SQLiteData.text($0.messageID), .text($0.handle)] }
-                )
-            }
-            for row in rows {
-                deleted.insert(QueueReceipt(messageID: row.column("id")?.string ?? "", handle: row.column("receipt")?.string ?? ""))
-            }
-        }
-        return receipts.filter { !deleted.contains($0) }
-    }
-
-    /// Hides a received message for `timeout` from now (`.zero` makes it visible at once).
-    ///
-    /// Throws ``EmbeddedQueueError/receiptNotFound`` when the receipt matches no message.
-    public func changeVisibility(of receipt: QueueReceipt, to timeout: Duration) async throws {
-        let visibleAt = Self.milliseconds(Date()) + Self.milliseconds(timeout)
-        let rows = try await serialized { [self] in
-            try await connection.query(
-                "UPDATE messages SET visible_at = ? WHERE id = ? AND receipt = ? RETURNING id",
-                [.integer(visibleAt), .text(receipt.messageID), .text(receipt.handle)]
-            )
-        }
-        if rows.isEmpty { throw EmbeddedQueueError.receiptNotFound(messageID: receipt.messageID) }
-        if timeout == .zero { changes.notify() }
-    }
 
     // MARK: Inspection
 
@@ -365,33 +353,18 @@ public final class EmbeddedQueue: Sendable {
 
     // MARK: Helpers
 
-    /// Runs `body` in an immediate transaction, rolling back when it throws.
-    private func transaction<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await serialized {
-            _ = try await self.connection.query("BEGIN IMMEDIATE")
-            do {
-                let result = try await body()
-                _ = try await self.connection.query("COMMIT")
-                return result
-            } catch {
-                _ = try? await self.connection.query("ROLLBACK")
-                throw error
-            }
-        }
-    }
-
     /// Runs `body` alone on the connection, on a task of its own. SQLite work must never be cut
     /// short by the caller's cancellation: NIO's thread pool skips the work of a cancelled task,
     /// which would leave a transaction open and silently swallow every later write.
-    private func serialized<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    func serialized<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         try await Task { try await self.lock.withLock(body) }.value
     }
 
-    private static func milliseconds(_ date: Date) -> Int {
+    static func milliseconds(_ date: Date) -> Int {
         Int((date.timeIntervalSince1970 * 1000).rounded())
     }
 
-    private static func milliseconds(_ duration: Duration) -> Int {
+    static func milliseconds(_ duration: Duration) -> Int {
         Int((duration.seconds * 1000).rounded(.up))
     }
 }

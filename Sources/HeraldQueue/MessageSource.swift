@@ -7,8 +7,14 @@ public protocol MessageSource: Sendable {
     /// A short name for logs and the `queue` metric dimension, e.g. the queue name.
     var name: String { get }
 
+    /// The most messages one ``receive(maxMessages:waitTime:)`` call may ask for (10 for SQS).
+    var maxReceiveBatchSize: Int { get }
+
     /// The most receipts one ``acknowledge(_:)`` call takes (10 for SQS).
     var maxAcknowledgeBatchSize: Int { get }
+
+    /// When the consumer sends the deletes it has collected.
+    var acknowledgeFlushPolicy: AcknowledgeFlushPolicy { get }
 
     /// Reads what the consumer must know before it starts: the dead-letter policy, the visibility
     /// timeout and whether the queue is FIFO.
@@ -30,6 +36,12 @@ public protocol MessageSource: Sendable {
 }
 
 extension MessageSource {
+    /// 10 messages per receive, as SQS.
+    public var maxReceiveBatchSize: Int { 10 }
+
+    /// Full batches, or after ``QueueConsumerConfiguration/deleteMaxWait``.
+    public var acknowledgeFlushPolicy: AcknowledgeFlushPolicy { .fullBatchOrMaxWait }
+
     /// Keeps a message that is still being worked on invisible for `timeout` more (a visibility heartbeat).
     public func extendVisibility(of receipt: QueueReceipt, by timeout: Duration) async throws {
         try await changeVisibility(of: receipt, to: timeout)

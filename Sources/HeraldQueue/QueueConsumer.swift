@@ -5,11 +5,14 @@ public import ServiceLifecycle
 /// Consumes a queue and hands every message to a handler, deleting it only once it was handed off.
 ///
 /// Run it in a `ServiceGroup` (it is a `Service`). Several pollers long-poll the source while
-/// handlers run, up to ``QueueConsumerConfiguration/maxInFlight`` messages at once. The handler's
+/// handlers run, up to ``QueueConsumerConfiguration/maxInFlight`` messages at once; each receive
+/// asks for as many as the source allows (``MessageSource/maxReceiveBatchSize``) within that limit. The handler's
 /// answer decides what happens to the message:
 ///
-/// - ``HandOffResult/handedOff``: deleted, in batches (``QueueConsumerConfiguration/deleteBatchSize``,
-///   flushed after ``QueueConsumerConfiguration/deleteMaxWait`` at the latest).
+/// - ``HandOffResult/handedOff``: deleted, in batches, as the source's
+///   ``MessageSource/acknowledgeFlushPolicy`` says (SQS: ``QueueConsumerConfiguration/deleteBatchSize``,
+///   flushed after ``QueueConsumerConfiguration/deleteMaxWait`` at the latest; the embedded queue:
+///   everything pending as soon as the previous delete finished).
 /// - ``HandOffResult/retryLater``: made visible again after a backoff that grows with its receive count.
 /// - ``HandOffResult/reject(reason:)``: with a dead-letter policy, made visible at once so that the
 ///   queue moves it to its dead-letter queue after `maxReceiveCount` receives; otherwise logged at

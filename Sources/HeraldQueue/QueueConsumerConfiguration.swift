@@ -4,13 +4,20 @@ public struct QueueConsumerConfiguration: Sendable {
     public var pollers: Int = 2
     /// The most messages received but not yet finished (handled and acknowledged, retried or rejected).
     public var maxInFlight: Int = 100
-    /// The most messages one receive asks for (SQS allows 1–10).
-    public var maxMessagesPerReceive: Int = 10
+    /// The most messages one receive asks for; `nil` (the default) asks for as many as the
+    /// source allows (``MessageSource/maxReceiveBatchSize``: 10 for SQS, 256 for the embedded
+    /// queue). Either way a receive asks for no more than the free room under ``maxInFlight``.
+    public var maxMessagesPerReceive: Int? = nil
     /// How long one receive waits for messages (SQS allows up to 20 s).
     public var waitTime: Duration = .seconds(20)
     /// Deletes are sent in batches of this many (at most the source's limit, 10 for SQS)…
     public var deleteBatchSize: Int = 10
     /// …or when the oldest pending delete has waited this long.
+    ///
+    /// These two and ``deleteConcurrency`` apply to sources whose policy is
+    /// ``AcknowledgeFlushPolicy/fullBatchOrMaxWait`` (SQS); a source that group-commits its deletes
+    /// (``AcknowledgeFlushPolicy/afterPreviousDelete``, the embedded queue) gets every pending
+    /// receipt, up to its own limit, as soon as its previous delete finished.
     public var deleteMaxWait: Duration = .seconds(1)
     /// Delete requests in flight at once.
     public var deleteConcurrency: Int = 4

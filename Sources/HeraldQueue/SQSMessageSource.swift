@@ -20,8 +20,14 @@ public struct SQSMessageSource: MessageSource {
         queueURL.split(separator: "/").last.map(String.init) ?? queueURL
     }
 
+    /// SQS returns up to 10 messages per receive.
+    public var maxReceiveBatchSize: Int { 10 }
+
     /// SQS deletes up to 10 messages per request.
     public var maxAcknowledgeBatchSize: Int { 10 }
+
+    /// Each request is a round trip: deletes wait to fill a batch.
+    public var acknowledgeFlushPolicy: AcknowledgeFlushPolicy { .fullBatchOrMaxWait }
 
     /// Creates a source.
     ///

@@ -30,6 +30,17 @@ if idle:
               f"{fmt(r['connect_p99_ms']):>12}{fmt((r.get('server_rss_before_kib') or 0)/1024):>15}"
               f"{fmt((r.get('server_rss_idle_kib') or 0)/1024):>13}{fmt(per/1024 if per is not None else None):>9}")
 
+connects = [r for r in rows if r.get("connected")]
+if connects:
+    print("\nConnect phase (every run)")
+    print(f"{'server':<18}{'mode':>8}{'clients':>8}{'conn':>8}{'connect s':>10}{'conn/s':>9}{'conn p99 ms':>12}{'srv CPU s':>10}{'srv µs/conn':>12}")
+    for r in connects:
+        print(f"{r.get('label',''):<18}{r.get('mode',''):>8}{r['clients']:>8}{r['connected']:>8}{fmt(r['connect_total_s'],2):>10}"
+              f"{fmt(r.get('connects_per_s'),0):>9}{fmt(r['connect_p99_ms']):>12}{fmt(r.get('server_cpu_connect_s'),2):>10}"
+              f"{fmt(r.get('server_cpu_us_per_connect'),0):>12}")
+    print("srv CPU s: the server's user + system CPU from the first connection attempt to the last CONNECT; srv µs/conn: that per\n"
+          "connection (TCP accept, HTTP upgrade, Engine.IO and Socket.IO handshakes)")
+
 if runs:
     print("\nFan-out (open loop)")
     hdr = (f"{'server':<18}{'clients':>8}{'msg/s':>7}{'expected':>10}{'received':>10}{'ratio':>8}{'deliv/s':>10}"

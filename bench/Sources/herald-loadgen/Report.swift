@@ -36,6 +36,19 @@ struct Report {
         return Double(b.rssKiB - a.rssKiB) * 1024 / Double(connected)
     }
 
+    /// Connections completed per second of the connect phase (TCP, upgrade, Socket.IO CONNECT).
+    var connectsPerSecond: Double { connectSeconds > 0 ? Double(connected) / connectSeconds : 0 }
+    /// The server's CPU seconds (user + system) over the connect phase.
+    var serverConnectCPU: Double? {
+        guard let a = s0, let b = s1 else { return nil }
+        return b.cpuSeconds - a.cpuSeconds
+    }
+    /// The server's CPU microseconds per connection made.
+    var serverCPUPerConnection: Double? {
+        guard let cpu = serverConnectCPU, connected > 0 else { return nil }
+        return cpu * 1e6 / Double(connected)
+    }
+
     func ms(_ micros: UInt64) -> Double { Double(micros) / 1000 }
 
     func loadgenCorePercent(_ o: Loadgen) -> Double {
@@ -55,6 +68,7 @@ struct Report {
         j.add("processes", o.processes)
         j.add("threads_per_process", threads)
         j.add("connect_total_s", connectSeconds)
+        j.add("connects_per_s", connectsPerSecond, digits: 1)
         j.add("connect_p50_ms", ms(connectHist.value(atQuantile: 0.5)))
         j.add("connect_p99_ms", ms(connectHist.value(atQuantile: 0.99)))
         j.add("connect_max_ms", ms(connectHist.maxValue))
@@ -92,7 +106,8 @@ struct Report {
             j.add("loadgen_cpu_us_per_delivery", deliveries.delivered > 0 ? loadgenPublishCPU * 1e6 / Double(deliveries.delivered) : 0, digits: 2)
         }
         if let pid { j.add("server_pid", Int(pid)) } else { j.addNull("server_pid") }
-        if let a = s0, let b = s1 { j.add("server_cpu_connect_s", b.cpuSeconds - a.cpuSeconds, digits: 2) }
+        if let cpu = serverConnectCPU { j.add("server_cpu_connect_s", cpu, digits: 2) }
+        if let perConnection = serverCPUPerConnection { j.add("server_cpu_us_per_connect", perConnection, digits: 1) }
         if let a = s2, let b = s3 {
             let cpu = b.cpuSeconds - a.cpuSeconds
             j.add("server_cpu_publish_s", cpu, digits: 2)
@@ -121,13 +136,16 @@ struct Report {
         func f(_ v: Double, _ d: Int = 1) -> String { formatFixed(v, digits: d) }
         var lines: [String] = []
         lines.append("── herald-loadgen \(o.label.isEmpty ? "" : "[\(o.label)] ")\(o.url)  (\(o.processes) process(es) × \(threads) loop(s))")
-        lines.append("  clients     \(connected)/\(o.clients) connected, \(failed) failed; connect total \(f(connectSeconds, 2)) s, p50 \(f(ms(connectHist.value(atQuantile: 0.5)))) ms, p99 \(f(ms(connectHist.value(atQuantile: 0.99)))) ms, max \(f(ms(connectHist.maxValue))) ms")
+        lines.append("  clients     \(connected)/\(o.clients) connected, \(failed) failed; connect total \(f(connectSeconds, 2)) s (\(f(connectsPerSecond, 0))/s), p50 \(f(ms(connectHist.value(atQuantile: 0.5)))) ms, p99 \(f(ms(connectHist.value(atQuantile: 0.99)))) ms, max \(f(ms(connectHist.maxValue))) ms")
         if published {
             lines.append("  publish     \(sent) msgs at \(f(o.rate)) msg/s for \(f(o.duration)) s: \(pub.accepted) accepted, \(pub.rejected) rejected, \(pub.sent - pub.answered) unanswered, \(pub.lateSends) late; emit p99 \(f(ms(pub.responseTime.value(atQuantile: 0.99)), 2)) ms")
             lines.append("  deliveries  \(deliveries.delivered)/\(expected) (\(f(ratio * 100, 2)) %), \(f(deliveriesPerSecond, 0))/s; latency p50 \(f(ms(deliveries.latency.value(atQuantile: 0.5)), 2)) p90 \(f(ms(deliveries.latency.value(atQuantile: 0.9)), 2)) p99 \(f(ms(deliveries.latency.value(atQuantile: 0.99)), 2)) max \(f(ms(deliveries.latency.maxValue), 2)) ms")
         }
         var server = "  server      "
         if let pid { server += "pid \(pid)" } else { server += "pid unknown" }
+        if let cpu = serverConnectCPU, let perConnection = serverCPUPerConnection {
+            server += "; CPU \(f(cpu, 2)) s connecting (\(f(perConnection, 0)) µs/connection)"
+        }
         if let a = s2, let b = s3 {
             let cpu = b.cpuSeconds - a.cpuSeconds
             server += "; CPU \(f(cpu, 2)) s while publishing, \(f(b.runQueueWaitSeconds - a.runQueueWaitSeconds, 2)) s waiting for a CPU"
