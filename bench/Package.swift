@@ -16,7 +16,7 @@ let package = Package(
         .target(
             name: "BenchSupport",
             dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio")
             ]
         ),
         .executableTarget(

@@ -1,5 +1,5 @@
-public import NIOCore
 import NIOConcurrencyHelpers
+public import NIOCore
 import NIOWebSocket
 
 /// An Engine.IO v4 server: it accepts handshakes, keeps the sessions, answers polling requests and
@@ -105,7 +105,8 @@ public final class EngineIOServer: Sendable {
         request: EngineIOHTTPRequest,
         eventLoop: any EventLoop
     ) -> EngineIOConnection {
-        let handshake = EngineIOHandshakeRequest(uri: request.uri, query: request.query, headers: request.headers, remoteAddress: request.remoteAddress)
+        let handshake = EngineIOHandshakeRequest(
+            uri: request.uri, query: request.query, headers: request.headers, remoteAddress: request.remoteAddress)
         let connection = EngineIOConnection(
             id: RandomID.make(),
             handshake: handshake,
@@ -124,7 +125,8 @@ public final class EngineIOServer: Sendable {
 
     private func handshakePacket(_ connection: EngineIOConnection, upgrades: [String]) -> EngineIOPacket {
         let upgradeList = upgrades.map { "\"\($0)\"" }.joined(separator: ",")
-        let json = #"{"sid":"\#(connection.id)","upgrades":[\#(upgradeList)],"pingInterval":\#(configuration.pingInterval.milliseconds),"pingTimeout":\#(configuration.pingTimeout.milliseconds),"maxPayload":\#(configuration.maxHTTPBufferSize)}"#
+        let json =
+            #"{"sid":"\#(connection.id)","upgrades":[\#(upgradeList)],"pingInterval":\#(configuration.pingInterval.milliseconds),"pingTimeout":\#(configuration.pingTimeout.milliseconds),"maxPayload":\#(configuration.maxHTTPBufferSize)}"#
         return EngineIOPacket(.open, text: json)
     }
 

@@ -102,7 +102,7 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
             }
         }
         if !writable, let queued = try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes),
-           queued > maxQueuedBytes
+            queued > maxQueuedBytes
         {
             // Decided here, acted on after this write returns: the session may be in the middle
             // of performing the actions of the transition that wrote.

@@ -22,7 +22,8 @@ public final class HeraldGateway: Sendable {
     private let expiry: TokenExpiry?
 
     /// Creates the gateway; loads the token verification keys.
-    public init(configuration: HeraldConfiguration, socketIO: SocketIOConfiguration = .init(), logger: Logger = Logger(label: "herald")) async throws {
+    public init(configuration: HeraldConfiguration, socketIO: SocketIOConfiguration = .init(), logger: Logger = Logger(label: "herald")) async throws
+    {
         self.configuration = configuration
         self.logger = logger
         self.authenticator = try await JWTAuthenticator.make(configuration.auth, requireExpiration: configuration.requireTokenExpiration)
@@ -151,7 +152,8 @@ public final class GatewayStats: Sendable {
         broadcasts.add(1, ordering: .relaxed)
         recipients.add(count, ordering: .relaxed)
         if count == 0 { unheard.add(1, ordering: .relaxed) }
-        let preview = String(buffer: message.arguments.getSlice(at: message.arguments.readerIndex, length: min(message.arguments.readableBytes, 120))!)
+        let preview = String(
+            buffer: message.arguments.getSlice(at: message.arguments.readerIndex, length: min(message.arguments.readableBytes, 120))!)
         let event = RecentEvent(
             time: Date().timeIntervalSince1970, event: message.event, namespace: message.namespace, rooms: message.rooms, preview: preview,
             recipients: count

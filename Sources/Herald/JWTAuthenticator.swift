@@ -101,7 +101,9 @@ struct JWTAuthenticator: Sendable {
         guard let error = error as? JWTError else { return Refusal(description: "invalid token: \(error)") }
         switch error.errorType {
         case .claimVerificationFailure:
-            return Refusal(description: error.reason?.contains("expired") == true || error.failedClaim is ExpirationClaim ? "token expired" : "token not valid: \(error.reason ?? "a claim failed")")
+            return Refusal(
+                description: error.reason?.contains("expired") == true || error.failedClaim is ExpirationClaim
+                    ? "token expired" : "token not valid: \(error.reason ?? "a claim failed")")
         case .signatureVerificationFailed:
             return Refusal(description: "invalid token: bad signature")
         default:

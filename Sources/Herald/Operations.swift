@@ -34,7 +34,8 @@ extension HeraldGateway {
     ) {
         let series = GatewaySeries(registry: registry, namespaces: configuration.namespaces)
         let key = (configuration.operationsKey ?? configuration.apiKey).map(AccessKey.init)
-        let protected: (@escaping @Sendable (Request) async throws -> Response) -> @Sendable (Request, Context) async throws -> Response = { handler in
+        let protected: (@escaping @Sendable (Request) async throws -> Response) -> @Sendable (Request, Context) async throws -> Response = {
+            handler in
             { request, _ in
                 if let key, !key.authorizes(authorization: request.headers[.authorization], allowBasic: true) {
                     return Self.unauthorized()
@@ -54,25 +55,36 @@ extension HeraldGateway {
             }
             return Response.json(status: ready ? .ok : .serviceUnavailable, ["ready": .bool(ready), "checks": .object(checks)])
         }
-        router.get("/metrics", use: protected { [self] _ in
-            series.update(from: self)
-            var bytes: [UInt8] = []
-            registry.emit(into: &bytes)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
-        })
-        router.get("/api/stats", use: protected { [self] _ in
-            Response.json(status: .ok, await snapshot())
-        })
-        router.get("/", use: protected { _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: LivePage.html)))
-        })
+        router.get(
+            "/metrics",
+            use: protected { [self] _ in
+                series.update(from: self)
+                var bytes: [UInt8] = []
+                registry.emit(into: &bytes)
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            })
+        router.get(
+            "/api/stats",
+            use: protected { [self] _ in
+                Response.json(status: .ok, await snapshot())
+            })
+        router.get(
+            "/",
+            use: protected { _ in
+                Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: LivePage.html)))
+            })
     }
 
     /// The answer to an operations request without the key: browsers show their login prompt.
     private static func unauthorized() -> Response {
         var response = Response.json(
             status: .unauthorized,
-            ["error": "this endpoint requires the operations key (operations-key, or api-key when that is unset): send 'Authorization: Bearer <key>', or log in with any user name and the key as password"]
+            [
+                "error":
+                    "this endpoint requires the operations key (operations-key, or api-key when that is unset): send 'Authorization: Bearer <key>', or log in with any user name and the key as password"
+            ]
         )
         response.headers[.wwwAuthenticate] = #"Basic realm="herald""#
         return response
@@ -126,7 +138,8 @@ private final class GatewaySeries: Sendable {
 
     init(registry: PrometheusCollectorRegistry, namespaces: [String]) {
         func gauge(_ name: String, unit: String, labels: [(String, String)] = [], help: String) -> Gauge {
-            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "herald", metricName: name, unitName: unit, helpText: help), labels: labels)
+            registry.makeGauge(
+                descriptor: MetricNameDescriptor(namespace: "herald", metricName: name, unitName: unit, helpText: help), labels: labels)
         }
         func counter(_ name: String, help: String, _ figure: @escaping Figure) -> (Counter, Figure) {
             (registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "herald", metricName: name, unitName: "total", helpText: help)), figure)
@@ -138,18 +151,24 @@ private final class GatewaySeries: Sendable {
         }
         counters = [
             counter("connections", help: "Socket.IO connections since start") { $0.stats.totalConnections },
-            counter("messages_broadcast", help: "Messages handed to the broadcast path, whether or not any client got them") { $0.stats.messagesBroadcast },
+            counter("messages_broadcast", help: "Messages handed to the broadcast path, whether or not any client got them") {
+                $0.stats.messagesBroadcast
+            },
             counter("deliveries", help: "Messages written to clients: one per message and local recipient") { $0.stats.deliveries },
             counter("messages_without_recipients", help: "Messages no connected client was selected for: they reached nobody and are not kept") {
                 $0.stats.messagesWithoutRecipients
             },
             counter("events_in", help: "Events received from clients") { $0.stats.eventsReceived },
             counter("dropped_packets", help: "Volatile packets dropped for clients that were not ready") { $0.io.engine.statistics.droppedPackets },
-            counter("slow_client_disconnects", help: "Clients disconnected because they could not keep up") { $0.io.engine.statistics.slowClientDisconnects },
+            counter("slow_client_disconnects", help: "Clients disconnected because they could not keep up") {
+                $0.io.engine.statistics.slowClientDisconnects
+            },
             counter("event_backlog_disconnects", help: "Sockets disconnected because their events piled up behind their handlers") {
                 $0.io.statistics.eventBacklogDisconnects
             },
-            counter("empty_namespaces_removed", help: "Dynamic namespaces removed once their last socket left") { $0.io.statistics.emptyNamespacesRemoved },
+            counter("empty_namespaces_removed", help: "Dynamic namespaces removed once their last socket left") {
+                $0.io.statistics.emptyNamespacesRemoved
+            },
             counter("publish_overloaded", help: "Publish requests answered 503 because the broadcast backlog was full") {
                 $0.backpressure.refusedPublishes
             },

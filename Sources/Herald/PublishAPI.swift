@@ -42,7 +42,8 @@ extension HeraldGateway {
         let duplicates = PublishDuplicates()
         let handle: @Sendable (Request, Bool) async throws -> Response = { request, isBatch in
             if let key, !key.authorizes(authorization: request.headers[.authorization], allowBasic: false) {
-                return .json(status: .unauthorized, ["error": "a valid 'Authorization: Bearer <key>' header is required (the key is the gateway's api-key)"])
+                return .json(
+                    status: .unauthorized, ["error": "a valid 'Authorization: Bearer <key>' header is required (the key is the gateway's api-key)"])
             }
             var request = request
             let body: ByteBuffer

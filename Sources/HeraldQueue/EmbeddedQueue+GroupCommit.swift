@@ -93,7 +93,8 @@ extension EmbeddedQueue {
         let taker = batch.insertsReceived ? batch.joiners.first : nil
         let handed = taker.map { min($0.maxMessages, inserts.count) } ?? 0
         let receives = taker == nil ? batch.receives : Array(batch.receives.dropFirst())
-        let statements = Self.chunks(handed) + Self.chunks(inserts.count - handed) + batch.changes.count + Self.chunks(receipts.count)
+        let statements =
+            Self.chunks(handed) + Self.chunks(inserts.count - handed) + batch.changes.count + Self.chunks(receipts.count)
             + receives.count + (sweeps ? 2 : 0)
         // The writer's task is never cancelled: it may take the connection without a task of its own.
         return try await lock.withLock { [self] in
@@ -211,7 +212,8 @@ extension EmbeddedQueue {
                 .integer(receive.maxMessages),
             ]
         )
-        return rows
+        return
+            rows
             .sorted { ($0.column("seq")?.integer ?? 0) < ($1.column("seq")?.integer ?? 0) }
             .map(Self.message)
     }

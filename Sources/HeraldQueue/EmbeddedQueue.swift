@@ -320,7 +320,6 @@ public final class EmbeddedQueue: Sendable {
         )
     }
 
-
     // MARK: Inspection
 
     /// How many messages are visible, hidden and dead-lettered.

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// An exclusive, non-blocking `flock` on `<queue file>.lock`, held while an ``EmbeddedQueue``
 /// opened with ``EmbeddedQueue/Configuration/exclusive`` is open.
@@ -42,7 +43,12 @@ final class EmbeddedQueueLock: Sendable {
 
     /// Releases the lock (closing its descriptor); calling it again does nothing.
     func release() {
-        guard let descriptor = descriptor.withLock({ value in defer { value = nil }; return value }) else { return }
+        guard
+            let descriptor = descriptor.withLock({ value in
+                defer { value = nil }
+                return value
+            })
+        else { return }
         close(descriptor)
     }
 

@@ -184,7 +184,9 @@ struct GroupCommit {
         return aftermath
     }
 
-    private mutating func park(_ receive: Receive, now: ContinuousClock.Instant, deadline: ContinuousClock.Instant, pollInterval: Duration)
+    private mutating func park(
+        _ receive: Receive, now: ContinuousClock.Instant, deadline: ContinuousClock.Instant, pollInterval: Duration
+    )
         -> PollTimer
     {
         var receive = receive

@@ -113,9 +113,10 @@ public struct SQSMessageSource: MessageSource {
             let result = try await client.deleteMessageBatch(queueURL: queueURL, entries: entries)
             for failed in result.failed {
                 guard let index = Int(failed.id.dropFirst()), chunk.indices.contains(index) else { continue }
-                failures.append(AcknowledgeFailure(
-                    receipt: chunk[index], code: failed.code, message: failed.message, isRetryable: !failed.senderFault
-                ))
+                failures.append(
+                    AcknowledgeFailure(
+                        receipt: chunk[index], code: failed.code, message: failed.message, isRetryable: !failed.senderFault
+                    ))
             }
         }
         return failures

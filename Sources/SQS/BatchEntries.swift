@@ -31,8 +31,12 @@ public struct SendMessageBatchEntry: Sendable, Hashable, Encodable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id = "Id", body = "MessageBody", delaySeconds = "DelaySeconds", messageAttributes = "MessageAttributes"
-        case messageGroupID = "MessageGroupId", messageDeduplicationID = "MessageDeduplicationId"
+        case id = "Id"
+        case body = "MessageBody"
+        case delaySeconds = "DelaySeconds"
+        case messageAttributes = "MessageAttributes"
+        case messageGroupID = "MessageGroupId"
+        case messageDeduplicationID = "MessageDeduplicationId"
     }
 
     /// Encodes the entry, leaving out empty attributes and unset options.
@@ -61,7 +65,8 @@ public struct DeleteMessageBatchEntry: Sendable, Hashable, Encodable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id = "Id", receiptHandle = "ReceiptHandle"
+        case id = "Id"
+        case receiptHandle = "ReceiptHandle"
     }
 }
 
@@ -82,6 +87,8 @@ public struct ChangeMessageVisibilityBatchEntry: Sendable, Hashable, Encodable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id = "Id", receiptHandle = "ReceiptHandle", visibilityTimeout = "VisibilityTimeout"
+        case id = "Id"
+        case receiptHandle = "ReceiptHandle"
+        case visibilityTimeout = "VisibilityTimeout"
     }
 }

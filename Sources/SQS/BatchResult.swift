@@ -14,7 +14,8 @@ public struct BatchResult<Success: Sendable & Hashable & Decodable>: Sendable, H
     }
 
     private enum CodingKeys: String, CodingKey {
-        case successful = "Successful", failed = "Failed"
+        case successful = "Successful"
+        case failed = "Failed"
     }
 
     /// Decodes a result; either list may be absent on the wire.
@@ -50,7 +51,10 @@ public struct BatchResultError: Sendable, Hashable, Decodable, CustomStringConve
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id = "Id", code = "Code", message = "Message", senderFault = "SenderFault"
+        case id = "Id"
+        case code = "Code"
+        case message = "Message"
+        case senderFault = "SenderFault"
     }
 }
 
@@ -96,7 +100,10 @@ public struct SendMessageResult: Sendable, Hashable, Decodable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id = "Id", messageID = "MessageId", md5OfMessageBody = "MD5OfMessageBody"
-        case md5OfMessageAttributes = "MD5OfMessageAttributes", sequenceNumber = "SequenceNumber"
+        case id = "Id"
+        case messageID = "MessageId"
+        case md5OfMessageBody = "MD5OfMessageBody"
+        case md5OfMessageAttributes = "MD5OfMessageAttributes"
+        case sequenceNumber = "SequenceNumber"
     }
 }

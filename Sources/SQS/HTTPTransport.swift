@@ -25,8 +25,9 @@ func performHTTP(
     maxResponseBytes: Int = 16 << 20
 ) async throws -> HTTPResult {
     let headersDeadline = timeout - min(timeout / 10, .seconds(1))
-    let deadline = TimeAmount.nanoseconds(headersDeadline.components.seconds * 1_000_000_000
-        + headersDeadline.components.attoseconds / 1_000_000_000)
+    let deadline = TimeAmount.nanoseconds(
+        headersDeadline.components.seconds * 1_000_000_000
+            + headersDeadline.components.attoseconds / 1_000_000_000)
 
     do {
         return try await withThrowingTaskGroup(of: HTTPResult?.self) { group in
@@ -61,7 +62,8 @@ func performHTTP(
     } catch let error where error is CancellationError || Task.isCancelled {
         throw CancellationError()
     } catch {
-        throw SQSError(kind: .transport, operation: operation, message: "\(method) \(url.host ?? url.absoluteString)",
+        throw SQSError(
+            kind: .transport, operation: operation, message: "\(method) \(url.host ?? url.absoluteString)",
             underlying: error)
     }
 }

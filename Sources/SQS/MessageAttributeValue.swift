@@ -34,6 +34,8 @@ public struct MessageAttributeValue: Sendable, Hashable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case dataType = "DataType", stringValue = "StringValue", binaryValue = "BinaryValue"
+        case dataType = "DataType"
+        case stringValue = "StringValue"
+        case binaryValue = "BinaryValue"
     }
 }

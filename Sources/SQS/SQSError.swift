@@ -169,7 +169,9 @@ extension SQSError {
             var message: String?
             var capitalMessage: String?
             enum CodingKeys: String, CodingKey {
-                case type = "__type", message, capitalMessage = "Message"
+                case type = "__type"
+                case message
+                case capitalMessage = "Message"
             }
         }
         let header = { (name: String) in headers.first { $0.name.lowercased() == name }?.value }

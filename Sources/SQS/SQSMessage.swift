@@ -50,8 +50,12 @@ public struct SQSMessage: Sendable, Hashable, Decodable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case messageID = "MessageId", receiptHandle = "ReceiptHandle", body = "Body", md5OfBody = "MD5OfBody"
-        case attributes = "Attributes", messageAttributes = "MessageAttributes"
+        case messageID = "MessageId"
+        case receiptHandle = "ReceiptHandle"
+        case body = "Body"
+        case md5OfBody = "MD5OfBody"
+        case attributes = "Attributes"
+        case messageAttributes = "MessageAttributes"
     }
 
     /// Decodes a message from the JSON protocol, where both attribute maps may be absent.

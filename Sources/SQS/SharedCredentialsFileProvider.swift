@@ -18,7 +18,8 @@ public struct SharedCredentialsFileProvider: CredentialsProvider {
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) {
         let home = environment["HOME"] ?? NSHomeDirectory()
-        self.path = path ?? environment["AWS_SHARED_CREDENTIALS_FILE"].map { Self.expandTilde($0, home: home) }
+        self.path =
+            path ?? environment["AWS_SHARED_CREDENTIALS_FILE"].map { Self.expandTilde($0, home: home) }
             ?? "\(home)/.aws/credentials"
         self.profile = profile ?? environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
     }

@@ -43,7 +43,8 @@ public struct SigV4Signer: Sendable {
         date: Date
     ) -> [(name: String, value: String)] {
         let parts = canonicalParts(method: method, url: url, headers: headers, body: body, date: date)
-        let authorization = "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(parts.scope), "
+        let authorization =
+            "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(parts.scope), "
             + "SignedHeaders=\(parts.signedHeaders), Signature=\(parts.signature)"
         return parts.headers + [("Authorization", authorization)]
     }
@@ -126,7 +127,8 @@ public struct SigV4Signer: Sendable {
     /// Each path segment decoded and re-encoded with the strict unreserved set.
     static func canonicalPath(_ percentEncodedPath: String) -> String {
         guard !percentEncodedPath.isEmpty else { return "/" }
-        return percentEncodedPath
+        return
+            percentEncodedPath
             .split(separator: "/", omittingEmptySubsequences: false)
             .map { uriEncode(String($0).removingPercentEncoding ?? String($0)) }
             .joined(separator: "/")

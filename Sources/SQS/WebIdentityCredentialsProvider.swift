@@ -28,9 +28,11 @@ public struct WebIdentityCredentialsProvider: CredentialsProvider {
         self.timeout = timeout
         let region = environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
         let fromEnvironment = environment["AWS_ENDPOINT_URL_STS"].flatMap(URL.init(string:))
-        self.stsEndpoint = stsEndpoint ?? fromEnvironment
-            ?? URL(string: region.map { "https://sts.\($0).amazonaws.com\($0.hasPrefix("cn-") ? ".cn" : "")" }
-                ?? "https://sts.amazonaws.com")!
+        self.stsEndpoint =
+            stsEndpoint ?? fromEnvironment
+            ?? URL(
+                string: region.map { "https://sts.\($0).amazonaws.com\($0.hasPrefix("cn-") ? ".cn" : "")" }
+                    ?? "https://sts.amazonaws.com")!
     }
 
     /// Reads the token, calls STS, and returns the temporary credentials.
@@ -45,7 +47,8 @@ public struct WebIdentityCredentialsProvider: CredentialsProvider {
             throw SQSError.credentials("web identity: cannot read token file \(tokenFile)")
         }
         let token = String(decoding: tokenData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let sessionName = environment["AWS_ROLE_SESSION_NAME"].flatMap { $0.isEmpty ? nil : $0 }
+        let sessionName =
+            environment["AWS_ROLE_SESSION_NAME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? "herald-\(Int(Date().timeIntervalSince1970))"
 
         let form = [

@@ -14,13 +14,15 @@ public struct JSONError: Error, Hashable, CustomStringConvertible {
 enum JSON {
     /// Parses a complete JSON text.
     static func parse(_ bytes: ByteBufferView) throws(JSONError) -> SocketIOValue {
-        let result = bytes.withContiguousStorageIfAvailable { raw in
-            var reader = Reader(bytes: raw)
-            return Result { () throws(JSONError) in try reader.parseDocument() }
-        } ?? Array(bytes).withUnsafeBufferPointer { raw in
-            var reader = Reader(bytes: raw)
-            return Result { () throws(JSONError) in try reader.parseDocument() }
-        }
+        let result =
+            bytes.withContiguousStorageIfAvailable { raw in
+                var reader = Reader(bytes: raw)
+                return Result { () throws(JSONError) in try reader.parseDocument() }
+            }
+            ?? Array(bytes).withUnsafeBufferPointer { raw in
+                var reader = Reader(bytes: raw)
+                return Result { () throws(JSONError) in try reader.parseDocument() }
+            }
         return try result.get()
     }
 
@@ -86,7 +88,9 @@ enum JSON {
                 case 0x0C: buffer.writeStaticString("\\f")
                 default:
                     let hex = Array("0123456789abcdef".utf8)
-                    buffer.writeBytes([UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
+                    buffer.writeBytes([
+                        UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xf)],
+                    ])
                 }
                 pending = utf8.index(after: index)
             }
@@ -120,9 +124,15 @@ enum JSON {
             case UInt8(ascii: "{"): return try parseObject()
             case UInt8(ascii: "["): return try parseArray()
             case UInt8(ascii: "\""): return .string(try parseString())
-            case UInt8(ascii: "t"): try expect("true"); return .bool(true)
-            case UInt8(ascii: "f"): try expect("false"); return .bool(false)
-            case UInt8(ascii: "n"): try expect("null"); return .null
+            case UInt8(ascii: "t"):
+                try expect("true")
+                return .bool(true)
+            case UInt8(ascii: "f"):
+                try expect("false")
+                return .bool(false)
+            case UInt8(ascii: "n"):
+                try expect("null")
+                return .null
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
             default: throw fail("unexpected character")
             }
@@ -381,12 +391,20 @@ enum JSON {
             var upper: UInt8 = 0xBF
             switch lead {
             case 0xC2...0xDF: length = 2
-            case 0xE0: length = 3; lower = 0xA0
+            case 0xE0:
+                length = 3
+                lower = 0xA0
             case 0xE1...0xEC, 0xEE...0xEF: length = 3
-            case 0xED: length = 3; upper = 0x9F
-            case 0xF0: length = 4; lower = 0x90
+            case 0xED:
+                length = 3
+                upper = 0x9F
+            case 0xF0:
+                length = 4
+                lower = 0x90
             case 0xF1...0xF3: length = 4
-            case 0xF4: length = 4; upper = 0x8F
+            case 0xF4:
+                length = 4
+                upper = 0x8F
             default: throw fail("invalid UTF-8")
             }
             guard offset + length <= bytes.count else { throw fail("invalid UTF-8") }

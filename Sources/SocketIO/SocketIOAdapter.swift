@@ -35,7 +35,9 @@ public struct SocketIOOutboundPacket: Sendable {
     /// An event whose arguments are already a JSON array, spliced in without being parsed.
     public init(event: String, jsonArguments: ByteBuffer, namespace: String, id: Int? = nil, isVolatile: Bool = false) {
         self.packet = nil
-        self.frames = [.message(SocketIOEncoder.encodeEvent(event, jsonArguments: jsonArguments, namespace: namespace, id: id), isVolatile: isVolatile)]
+        self.frames = [
+            .message(SocketIOEncoder.encodeEvent(event, jsonArguments: jsonArguments, namespace: namespace, id: id), isVolatile: isVolatile)
+        ]
     }
 }
 

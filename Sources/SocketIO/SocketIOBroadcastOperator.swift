@@ -1,5 +1,5 @@
-public import NIOCore
 import NIOConcurrencyHelpers
+public import NIOCore
 
 /// Selects sockets of a namespace (rooms, exceptions, flags) and sends to all of them. The packet
 /// is encoded once and the same bytes are written to every recipient.
@@ -75,7 +75,9 @@ public struct SocketIOBroadcastOperator: Sendable {
             delivered?(0)
             return
         }
-        send(SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: namespace.name, isVolatile: options.isVolatile), delivered: delivered)
+        send(
+            SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: namespace.name, isVolatile: options.isVolatile),
+            delivered: delivered)
     }
 
     /// Local sockets first (one hop per event loop), then the other servers through the adapter.
@@ -110,11 +112,12 @@ public struct SocketIOBroadcastOperator: Sendable {
                 adapter.broadcastWithAck(outbound, ackID: id, options: options, expect: { collector.expect($0) }, respond: { collector.respond($0) })
                 collector.serverCountKnown()
                 // The broadcast's one timer: at its end, the loops forget the acks still pending.
-                collector.armTimeout(Task {
-                    try? await Task.sleep(for: timeout)
-                    collector.timeOut()
-                    local.expireAcks(id, of: recipients)
-                })
+                collector.armTimeout(
+                    Task {
+                        try? await Task.sleep(for: timeout)
+                        collector.timeOut()
+                        local.expireAcks(id, of: recipients)
+                    })
             }
         }
     }

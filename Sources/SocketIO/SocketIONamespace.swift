@@ -1,6 +1,6 @@
-public import NIOCore
 import Logging
 import NIOConcurrencyHelpers
+public import NIOCore
 
 /// A Socket.IO namespace (`/`, `/chat`…): its middlewares, connection handlers, sockets and rooms.
 public final class SocketIONamespace: Sendable {

@@ -122,7 +122,8 @@ extension SocketIOServer {
                 return registry.withLockedValue { registry in
                     registry.connecting[name, default: 0] += 1
                     if let namespace = registry.namespaces[name] { return namespace }
-                    let namespace = SocketIONamespace(name: name, adapter: adapter, logger: logger, backlog: statistics.broadcastBacklog, parent: parent.template)
+                    let namespace = SocketIONamespace(
+                        name: name, adapter: adapter, logger: logger, backlog: statistics.broadcastBacklog, parent: parent.template)
                     registry.namespaces[name] = namespace
                     parent.addChild(namespace)
                     return namespace
@@ -174,7 +175,8 @@ public final class SocketIOParentNamespace: Sendable {
 
     init(server: SocketIOServer.Core, matches: @escaping @Sendable (String, SocketIOValue?) -> Bool) {
         self.matches = matches
-        self.template = SocketIONamespace(name: "<dynamic>", adapter: server.adapter, logger: server.logger, backlog: server.statistics.broadcastBacklog)
+        self.template = SocketIONamespace(
+            name: "<dynamic>", adapter: server.adapter, logger: server.logger, backlog: server.statistics.broadcastBacklog)
     }
 
     func addChild(_ namespace: SocketIONamespace) {

@@ -9,7 +9,8 @@ import SocketIOHummingbird
 struct ConformanceServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conformance-server",
-        abstract: "Serves Socket.IO on /socket.io/ and a bare Engine.IO echo server on /engine.io/, configured as the official protocol test suites expect."
+        abstract:
+            "Serves Socket.IO on /socket.io/ and a bare Engine.IO echo server on /engine.io/, configured as the official protocol test suites expect."
     )
 
     @Option(help: "The port to listen on.")

@@ -39,7 +39,9 @@ struct DecodeBench {
             let perDecode = seconds / Double(iterations)
             let megabytes = Double(packet.utf8.count) / 1_000_000
             let label = name.padding(toLength: 28, withPad: " ", startingAt: 0)
-            print("swift  \(label) " + String(format: "%7.0f kB  %8.2f ms/decode  %7.1f MB/s", megabytes * 1000, perDecode * 1000, megabytes / perDecode))
+            print(
+                "swift  \(label) "
+                    + String(format: "%7.0f kB  %8.2f ms/decode  %7.1f MB/s", megabytes * 1000, perDecode * 1000, megabytes / perDecode))
         }
     }
 

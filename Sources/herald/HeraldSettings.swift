@@ -3,10 +3,12 @@ import Foundation
 /// Every setting of `herald serve`, declared once, and their values resolved from flags, then
 /// `HERALD_*` environment variables, then the configuration file, then the defaults.
 struct HeraldSettings: Sendable {
-    static let config = Setting<String>("config", .text("<file>"), help: "Configuration file: 'key = value' lines (TOML's flat form) of the settings below.")
+    static let config = Setting<String>(
+        "config", .text("<file>"), help: "Configuration file: 'key = value' lines (TOML's flat form) of the settings below.")
     static let host = Setting("host", .text("<address>"), default: "127.0.0.1", help: "Address to bind; a non-loopback address requires api-key.")
     static let port = Setting("port", .whole(0...65535), default: 8080, help: "Port to listen on.")
-    static let apiKey = Setting<String>("api-key", .text("<key>"), help: "Bearer key the publish API requires; required when binding a non-loopback address.")
+    static let apiKey = Setting<String>(
+        "api-key", .text("<key>"), help: "Bearer key the publish API requires; required when binding a non-loopback address.")
     static let operationsKey = Setting<String>(
         "operations-key", .text("<key>"), shownDefault: "api-key",
         help: "Bearer key the operations endpoints (/, /api/stats, /metrics) require; /healthz and /readyz stay open."
@@ -30,14 +32,17 @@ struct HeraldSettings: Sendable {
         "queue", .choice(["embedded", "sqs", "none"]), default: "embedded",
         help: "Message source: 'embedded' (a durable SQLite queue), 'sqs', or 'none' (the publish API delivers directly)."
     )
-    static let queuePath = Setting("queue-path", .text("<file>"), default: "herald-queue.sqlite", help: "The embedded queue's SQLite file; one herald process at a time.")
+    static let queuePath = Setting(
+        "queue-path", .text("<file>"), default: "herald-queue.sqlite", help: "The embedded queue's SQLite file; one herald process at a time.")
     static let sqsQueueURL = Setting<String>("sqs-queue-url", .url, help: "The SQS queue to consume (with queue = sqs).")
     static let sqsRegion = Setting<String>("sqs-region", .text("<region>"), shownDefault: "AWS_REGION, else us-east-1", help: "AWS region.")
     static let sqsEndpoint = Setting<String>("sqs-endpoint", .url, help: "SQS endpoint override (moto, LocalStack, ElasticMQ).")
     static let pollers = Setting("pollers", .whole(1...64), default: 2, help: "Concurrent long-polls of the SQS queue.")
     static let maxInFlight = Setting("max-in-flight", .whole(1...100_000), default: 100, help: "Queue messages handled at once.")
-    static let upstreamEvents = Setting<[String]>("upstream-events", .list("<list>"), help: "Client events forwarded upstream, comma-separated ('*' for all).")
-    static let webhookURL = Setting<String>("webhook-url", .url, help: "Webhook receiving forwarded client events; its JSON answer is the client's ack.")
+    static let upstreamEvents = Setting<[String]>(
+        "upstream-events", .list("<list>"), help: "Client events forwarded upstream, comma-separated ('*' for all).")
+    static let webhookURL = Setting<String>(
+        "webhook-url", .url, help: "Webhook receiving forwarded client events; its JSON answer is the client's ack.")
     static let upstreamQueueURL = Setting<String>("upstream-queue-url", .url, help: "SQS queue receiving forwarded client events.")
     static let upstreamMaxInFlight = Setting(
         "upstream-max-in-flight", .whole(1...100_000), default: 64,
@@ -50,7 +55,8 @@ struct HeraldSettings: Sendable {
         "max-broadcast-backlog-mb", .whole(1...65536, unit: "MiB"), default: 64,
         help: "MiB of broadcasts waiting for the event loops; past it the publish API answers 503 and the consumer waits."
     )
-    static let maxAttachments = Setting("max-attachments", .whole(0...10_000), default: 10, help: "Binary attachments a client's packet may announce.")
+    static let maxAttachments = Setting(
+        "max-attachments", .whole(0...10_000), default: 10, help: "Binary attachments a client's packet may announce.")
     static let maxPendingEvents = Setting(
         "max-pending-events", .whole(1...1_000_000), default: 1000,
         help: "Events of one client waiting for their handlers; past it the client is disconnected."

@@ -55,7 +55,9 @@ struct Publish: AsyncParsableCommand {
         var request = HTTPClientRequest(url: endpoint)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
-        if let apiKey = apiKey ?? ProcessInfo.processInfo.environment["HERALD_API_KEY"] { request.headers.add(name: "authorization", value: "Bearer \(apiKey)") }
+        if let apiKey = apiKey ?? ProcessInfo.processInfo.environment["HERALD_API_KEY"] {
+            request.headers.add(name: "authorization", value: "Bearer \(apiKey)")
+        }
         request.body = .bytes(ByteBuffer(string: envelope))
         let status: UInt
         let body: ByteBuffer
@@ -64,7 +66,10 @@ struct Publish: AsyncParsableCommand {
             status = response.status.code
             body = try await response.body.collect(upTo: 1 << 20)
         } catch {
-            FileHandle.standardError.write(Data("herald publish: cannot reach herald at \(url): \(PublishFailure.reason(error)) (is herald running? set --url or HERALD_URL)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "herald publish: cannot reach herald at \(url): \(PublishFailure.reason(error)) (is herald running? set --url or HERALD_URL)\n"
+                        .utf8))
             throw ExitCode(2)
         }
         guard status == 202 else {

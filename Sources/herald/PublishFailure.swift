@@ -1,3 +1,7 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOPosix
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,9 +9,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import AsyncHTTPClient
-import NIOCore
-import NIOPosix
 
 /// Why a publish request did not reach herald, in a few words.
 enum PublishFailure {

@@ -25,7 +25,8 @@ extension ServePlan {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         if !gateway.auth.isEnabled {
-            logger.warning("auth = none: client authentication is off, any client may connect (set jwt-secret, jwt-public-keys or jwks to require tokens)")
+            logger.warning(
+                "auth = none: client authentication is off, any client may connect (set jwt-secret, jwt-public-keys or jwks to require tokens)")
         }
         var socketIO = self.socketIO
         socketIO.logger = logger
@@ -71,7 +72,9 @@ extension ServePlan {
         }
     }
 
-    private func run(gateway: HeraldGateway, embedded: EmbeddedQueue?, registry: PrometheusCollectorRegistry, logger: Logger) async throws(HeraldSettings.Problem) {
+    private func run(
+        gateway: HeraldGateway, embedded: EmbeddedQueue?, registry: PrometheusCollectorRegistry, logger: Logger
+    ) async throws(HeraldSettings.Problem) {
         let listening = ListenGate()
         var consumers: [any Service] = []
         var publisher: any HeraldPublisher = DirectPublisher(gateway: gateway)
@@ -133,7 +136,8 @@ extension ServePlan {
         // runs; then the consumers stop and flush their deletes; then the clients are closed;
         // then the HTTP server stops. The consumers start only once the port is bound, so that a
         // busy port stops herald before it takes any message.
-        let services: [any Service] = [app, SocketIODrainService(gateway: gateway, logger: logger)]
+        let services: [any Service] =
+            [app, SocketIODrainService(gateway: gateway, logger: logger)]
             + consumers.map { AfterListening(gate: listening, service: $0) }
             + [ReadinessDrainService(gateway: gateway, period: drainPeriod, logger: logger)]
         var groupConfiguration = ServiceGroupConfiguration(

@@ -96,7 +96,8 @@ struct ServePlan {
             upstream.maxAttempts = settings.value(S.upstreamAttempts)
             gateway.upstream = upstream
         } else if webhook != nil || upstreamQueue != nil {
-            throw settings.problem(S.upstreamEvents, "name the client events to forward to \(webhook != nil ? "webhook-url" : "upstream-queue-url") ('*' for all)")
+            throw settings.problem(
+                S.upstreamEvents, "name the client events to forward to \(webhook != nil ? "webhook-url" : "upstream-queue-url") ('*' for all)")
         }
         self.gateway = gateway
         logFormat = settings.value(S.logFormat)
@@ -114,7 +115,8 @@ struct ServePlan {
 
         let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1"
         if !loopback, gateway.apiKey == nil {
-            throw HeraldSettings.Problem(description: "api-key: binding \(host) (not loopback) requires a publish API key (--api-key or HERALD_API_KEY)")
+            throw HeraldSettings.Problem(
+                description: "api-key: binding \(host) (not loopback) requires a publish API key (--api-key or HERALD_API_KEY)")
         }
     }
 
@@ -152,7 +154,9 @@ struct ServePlan {
         )
     }
 
-    private static func readable(_ path: String, _ setting: any SettingDeclaration, _ settings: HeraldSettings, what: String) throws(HeraldSettings.Problem) {
+    private static func readable(
+        _ path: String, _ setting: any SettingDeclaration, _ settings: HeraldSettings, what: String
+    ) throws(HeraldSettings.Problem) {
         guard FileManager.default.isReadableFile(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "not readable" : "no such file"
             throw settings.problem(setting, "cannot read \(path) (\(reason)); give \(what)")
@@ -161,7 +165,9 @@ struct ServePlan {
 
     /// Whether `text` is a browser origin: scheme, host and optional port, without a path.
     private static func isOrigin(_ text: String) -> Bool {
-        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host?.isEmpty == false else { return false }
+        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host?.isEmpty == false else {
+            return false
+        }
         return url.path.isEmpty && url.query == nil && url.fragment == nil && url.user == nil
     }
 }

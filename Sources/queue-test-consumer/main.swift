@@ -63,11 +63,12 @@ struct QueueTestConsumer: AsyncParsableCommand {
             embeddedQueue = queue
             source = EmbeddedMessageSource(queue: queue)
         } else if let sqsEndpoint, let queueURL, let endpoint = URL(string: sqsEndpoint) {
-            let client = SQSClient(configuration: SQSConfiguration(
-                region: "us-east-1", endpoint: endpoint, requestTimeout: .seconds(requestTimeout),
-                credentialsProvider: StaticCredentialsProvider(AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing")),
-                logger: logger
-            ))
+            let client = SQSClient(
+                configuration: SQSConfiguration(
+                    region: "us-east-1", endpoint: endpoint, requestTimeout: .seconds(requestTimeout),
+                    credentialsProvider: StaticCredentialsProvider(AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing")),
+                    logger: logger
+                ))
             source = SQSMessageSource(client: client, queueURL: queueURL)
         } else {
             throw ValidationError("give --embedded PATH, or --sqs-endpoint and --queue-url")
@@ -91,9 +92,10 @@ struct QueueTestConsumer: AsyncParsableCommand {
                 return .retryLater
             }
         }
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: consumer)], gracefulShutdownSignals: [.sigterm], logger: logger
-        ))
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: consumer)], gracefulShutdownSignals: [.sigterm], logger: logger
+            ))
         try await group.run()
         try await embeddedQueue?.close()
         logger.info("queue-test-consumer exits")

@@ -46,17 +46,20 @@ struct EngineIOCodecTests {
     @Test("a polling payload splits on the record separator and decodes base64 binary")
     func payloadDecoding() throws {
         let packets = try EngineIOCodec.decodePayload(ByteBuffer(string: "4hello\u{1e}bAQID\u{1e}2\u{1e}4"))
-        #expect(packets == [
-            EngineIOPacket(.message, text: "hello"),
-            EngineIOPacket(.message, .binary(ByteBuffer(bytes: [1, 2, 3]))),
-            EngineIOPacket(.ping),
-            EngineIOPacket(.message, text: ""),
-        ])
+        #expect(
+            packets == [
+                EngineIOPacket(.message, text: "hello"),
+                EngineIOPacket(.message, .binary(ByteBuffer(bytes: [1, 2, 3]))),
+                EngineIOPacket(.ping),
+                EngineIOPacket(.message, text: ""),
+            ])
     }
 
-    @Test("binary messages are written as b + base64 in a polling payload", arguments: [
-        ([UInt8](), "b"), ([0x01], "bAQ=="), ([0x01, 0x02], "bAQI="), ([0x01, 0x02, 0x03], "bAQID"), ([0xff, 0xfe, 0xfd, 0xfc], "b//79/A=="),
-    ])
+    @Test(
+        "binary messages are written as b + base64 in a polling payload",
+        arguments: [
+            ([UInt8](), "b"), ([0x01], "bAQ=="), ([0x01, 0x02], "bAQI="), ([0x01, 0x02, 0x03], "bAQID"), ([0xff, 0xfe, 0xfd, 0xfc], "b//79/A=="),
+        ])
     func payloadEncodingBinary(bytes: [UInt8], wire: String) throws {
         let packet = EngineIOPacket(.message, .binary(ByteBuffer(bytes: bytes)))
         #expect(String(buffer: EngineIOCodec.encodePayload([packet])) == wire)

@@ -1,6 +1,7 @@
-@testable import HeraldQueue
 import MetricsTestKit
 import Testing
+
+@testable import HeraldQueue
 
 /// How refused deletes are classified: a refusal for a message received twice and deleted through
 /// its other receipt is not a failure; a message left in the queue is.
@@ -32,23 +33,31 @@ struct DeleteLedgerTests {
     }
 
     static let cases: [Case] = [
-        Case(name: "a message with one receipt whose delete fails stays in the queue",
-             steps: [.enqueue("A1"), .fail("A1")], expected: [.failure]),
-        Case(name: "the older receipt refused while the copy's delete is pending",
-             steps: [.enqueue("A1"), .enqueue("A2"), .fail("A1"), .delete("A2")], expected: [.duplicateRefusal]),
-        Case(name: "the older receipt refused after the copy's receipt deleted the message",
-             steps: [.enqueue("A1"), .enqueue("A2"), .delete("A2"), .fail("A1")], expected: [.duplicateRefusal]),
-        Case(name: "the copy's receipt refused after the original was deleted (moto's race)",
-             steps: [.enqueue("A1"), .delete("A1"), .enqueue("A2"), .fail("A2")], expected: [.duplicateRefusal]),
-        Case(name: "a refusal while the copy is still being handled",
-             steps: [.enqueue("A1"), .fail("A1", elsewhere: true)], expected: [.duplicateRefusal]),
-        Case(name: "both receipts refused: the last one is a failure",
-             steps: [.enqueue("A1"), .enqueue("A2"), .fail("A1"), .fail("A2")], expected: [.duplicateRefusal, .failure]),
-        Case(name: "another message's delete excuses nothing",
-             steps: [.enqueue("A1"), .enqueue("B1"), .delete("B1"), .fail("A1")], expected: [.failure]),
-        Case(name: "a deletion long forgotten excuses nothing",
-             steps: [.enqueue("A1"), .delete("A1"), .enqueue("B1"), .delete("B1"), .enqueue("C1"), .delete("C1"), .enqueue("A2"), .fail("A2")],
-             expected: [.failure], memory: 2),
+        Case(
+            name: "a message with one receipt whose delete fails stays in the queue",
+            steps: [.enqueue("A1"), .fail("A1")], expected: [.failure]),
+        Case(
+            name: "the older receipt refused while the copy's delete is pending",
+            steps: [.enqueue("A1"), .enqueue("A2"), .fail("A1"), .delete("A2")], expected: [.duplicateRefusal]),
+        Case(
+            name: "the older receipt refused after the copy's receipt deleted the message",
+            steps: [.enqueue("A1"), .enqueue("A2"), .delete("A2"), .fail("A1")], expected: [.duplicateRefusal]),
+        Case(
+            name: "the copy's receipt refused after the original was deleted (moto's race)",
+            steps: [.enqueue("A1"), .delete("A1"), .enqueue("A2"), .fail("A2")], expected: [.duplicateRefusal]),
+        Case(
+            name: "a refusal while the copy is still being handled",
+            steps: [.enqueue("A1"), .fail("A1", elsewhere: true)], expected: [.duplicateRefusal]),
+        Case(
+            name: "both receipts refused: the last one is a failure",
+            steps: [.enqueue("A1"), .enqueue("A2"), .fail("A1"), .fail("A2")], expected: [.duplicateRefusal, .failure]),
+        Case(
+            name: "another message's delete excuses nothing",
+            steps: [.enqueue("A1"), .enqueue("B1"), .delete("B1"), .fail("A1")], expected: [.failure]),
+        Case(
+            name: "a deletion long forgotten excuses nothing",
+            steps: [.enqueue("A1"), .delete("A1"), .enqueue("B1"), .delete("B1"), .enqueue("C1"), .delete("C1"), .enqueue("A2"), .fail("A2")],
+            expected: [.failure], memory: 2),
     ]
 
     @Test("a refused delete is a duplicate refusal only when another receipt deleted the message or may", arguments: cases)

@@ -128,7 +128,8 @@ struct EmbeddedGroupCommitTests {
 
         let wide = RecordingSource(maxReceiveBatchSize: 50)
         configuration.maxInFlight = 500
-        let second = RunningConsumer.start(QueueConsumer(source: wide, configuration: configuration, logger: testLogger("recording")) { _ in .handedOff })
+        let second = RunningConsumer.start(
+            QueueConsumer(source: wide, configuration: configuration, logger: testLogger("recording")) { _ in .handedOff })
         let askedWide = await eventually(timeout: .seconds(10)) { !wide.asked.current.isEmpty }
         try await second.stop()
         #expect(askedWide)

@@ -1,8 +1,9 @@
 import Foundation
-@testable import HeraldQueue
 import MetricsTestKit
 import NIOCore
 import Testing
+
+@testable import HeraldQueue
 
 /// A temporary folder for queue files, removed at the end.
 final class TemporaryDirectory: Sendable {

@@ -202,7 +202,8 @@ struct ProcessTests {
         let path = directory.file("queue.sqlite")
         let ids = try await enqueueMessages(path: path)
         let before = directory.file("before.txt")
-        let first = try ConsumerProcess(arguments: embeddedArguments(path: path, output: before, visibilityTimeout: 10), log: directory.file("consumer.log"))
+        let first = try ConsumerProcess(
+            arguments: embeddedArguments(path: path, output: before, visibilityTimeout: 10), log: directory.file("consumer.log"))
         #expect(await waitForLines(before, atLeast: 80))
         #expect(await first.terminate() == 0)
         let handedOff = ConsumerProcess.handedOff(in: before)

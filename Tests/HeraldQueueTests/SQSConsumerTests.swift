@@ -1,9 +1,10 @@
 import Foundation
-@testable import HeraldQueue
 import MetricsTestKit
 import NIOCore
 import SQS
 import Testing
+
+@testable import HeraldQueue
 
 /// The consumer against moto: `scripts/with-moto` starts it and sets the endpoint.
 @Suite("QueueConsumer against moto", .serialized, .enabled(if: Moto.endpoint != nil, Moto.skipMessage))
@@ -46,7 +47,9 @@ struct SQSConsumerTests {
         try await running.stop()
         let duplicates = metrics.total("herald_queue_duplicates_total")
         let refusals = metrics.total("herald_queue_duplicate_delete_refusals_total")
-        print("bulk: \(total) messages sent, handed off and deleted in \(ContinuousClock.now - started); \(duplicates) duplicates suppressed, \(refusals) of their deletes refused")
+        print(
+            "bulk: \(total) messages sent, handed off and deleted in \(ContinuousClock.now - started); \(duplicates) duplicates suppressed, \(refusals) of their deletes refused"
+        )
 
         #expect(drained)
         let seen = counts.current
@@ -124,10 +127,11 @@ struct SQSConsumerTests {
         var entries: [SendMessageBatchEntry] = []
         for sequence in 0..<100 {
             for group in 0..<20 {
-                entries.append(SendMessageBatchEntry(
-                    id: "g\(group)", body: "\(group):\(sequence)",
-                    messageGroupID: "group-\(group)", messageDeduplicationID: "\(group)-\(sequence)"
-                ))
+                entries.append(
+                    SendMessageBatchEntry(
+                        id: "g\(group)", body: "\(group):\(sequence)",
+                        messageGroupID: "group-\(group)", messageDeduplicationID: "\(group)-\(sequence)"
+                    ))
             }
         }
         let seen = Shared([Int: [Int]]())

@@ -1,5 +1,4 @@
 import Foundation
-@testable import HeraldQueue
 import Logging
 import Metrics
 import MetricsTestKit
@@ -7,6 +6,8 @@ import SQS
 import ServiceLifecycle
 import Synchronization
 import Testing
+
+@testable import HeraldQueue
 
 /// The moto endpoints `scripts/with-moto` exports; live tests are skipped without them.
 enum Moto {
@@ -19,10 +20,11 @@ enum Moto {
     static let skipMessage: Comment = "live test: run through scripts/with-moto, which sets HERALD_TEST_SQS_ENDPOINT"
 
     static func client(endpoint: URL? = Moto.endpoint, timeout: Duration = .seconds(10)) -> SQSClient {
-        SQSClient(configuration: SQSConfiguration(
-            region: "us-east-1", endpoint: endpoint, requestTimeout: timeout,
-            credentialsProvider: StaticCredentialsProvider(AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"))
-        ))
+        SQSClient(
+            configuration: SQSConfiguration(
+                region: "us-east-1", endpoint: endpoint, requestTimeout: timeout,
+                credentialsProvider: StaticCredentialsProvider(AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"))
+            ))
     }
 
     /// A queue name no other test uses on the shared server.

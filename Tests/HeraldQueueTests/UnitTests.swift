@@ -1,8 +1,9 @@
 import Foundation
-@testable import HeraldQueue
 import NIOCore
 import SQS
 import Testing
+
+@testable import HeraldQueue
 
 @Suite("Consumer building blocks")
 struct UnitTests {
@@ -29,8 +30,9 @@ struct UnitTests {
 
     @Test("A redrive policy is read with its count as a string or a number")
     func redrivePolicy() {
-        #expect(SQSMessageSource.parseRedrivePolicy(#"{"deadLetterTargetArn":"arn:x","maxReceiveCount":"2"}"#)
-            == DeadLetterPolicy(target: "arn:x", maxReceiveCount: 2))
+        #expect(
+            SQSMessageSource.parseRedrivePolicy(#"{"deadLetterTargetArn":"arn:x","maxReceiveCount":"2"}"#)
+                == DeadLetterPolicy(target: "arn:x", maxReceiveCount: 2))
         #expect(SQSMessageSource.parseRedrivePolicy(#"{"deadLetterTargetArn":"arn:x","maxReceiveCount":7}"#)?.maxReceiveCount == 7)
         #expect(SQSMessageSource.parseRedrivePolicy("nonsense") == nil)
     }

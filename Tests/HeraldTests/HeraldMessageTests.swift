@@ -20,26 +20,34 @@ struct HeraldMessageTests {
     }
 
     static let cases: [Case] = [
-        .init(body: #"{"event":"item_added","data":{"id":1,"name":"x"}}"#, attributes: [:], defaultEvent: nil, event: "item_added", arguments: #"[{"id":1,"name":"x"}]"#),
-        .init(body: #"{"event":"e","args":[1, "two" ,{"3":[]}]}"#, attributes: [:], defaultEvent: nil, event: "e", arguments: #"[1, "two" ,{"3":[]}]"#),
+        .init(
+            body: #"{"event":"item_added","data":{"id":1,"name":"x"}}"#, attributes: [:], defaultEvent: nil, event: "item_added",
+            arguments: #"[{"id":1,"name":"x"}]"#),
+        .init(
+            body: #"{"event":"e","args":[1, "two" ,{"3":[]}]}"#, attributes: [:], defaultEvent: nil, event: "e", arguments: #"[1, "two" ,{"3":[]}]"#),
         .init(body: #"{"event":"e"}"#, attributes: [:], defaultEvent: nil, event: "e", arguments: "[]"),
         .init(
             body: #"{"event":"e","data":null,"namespace":"/feed","to":["a","b"],"except":"c","volatile":true,"id":"k1"}"#,
-            attributes: [:], defaultEvent: nil, event: "e", arguments: "[null]", namespace: "/feed", rooms: ["a", "b"], except: ["c"], isVolatile: true, id: "k1"
+            attributes: [:], defaultEvent: nil, event: "e", arguments: "[null]", namespace: "/feed", rooms: ["a", "b"], except: ["c"],
+            isVolatile: true, id: "k1"
         ),
         .init(
             body: #"{"id": 7, "name": "raw"}"#,
             attributes: ["herald-event": "item_added", "herald-namespace": "/shop", "herald-to": "user:1, user:2", "herald-id": "m-1"],
-            defaultEvent: nil, event: "item_added", arguments: #"[{"id": 7, "name": "raw"}]"#, namespace: "/shop", rooms: ["user:1", "user:2"], id: "m-1"
+            defaultEvent: nil, event: "item_added", arguments: #"[{"id": 7, "name": "raw"}]"#, namespace: "/shop", rooms: ["user:1", "user:2"],
+            id: "m-1"
         ),
         .init(body: #"{"id": 7}"#, attributes: [:], defaultEvent: "item_added", event: "item_added", arguments: #"[{"id": 7}]"#),
         .init(body: #"[1,2]"#, attributes: [:], defaultEvent: "list", event: "list", arguments: "[[1,2]]"),
-        .init(body: #"{"event":"x","data":1}"#, attributes: ["herald-event": "wins"], defaultEvent: nil, event: "wins", arguments: #"[{"event":"x","data":1}]"#),
+        .init(
+            body: #"{"event":"x","data":1}"#, attributes: ["herald-event": "wins"], defaultEvent: nil, event: "wins",
+            arguments: #"[{"event":"x","data":1}]"#),
     ]
 
     @Test("envelopes and raw bodies become messages with their data kept as bytes", arguments: cases)
     func decoding(_ testCase: Case) throws {
-        let message = try HeraldMessage.decode(body: ByteBuffer(string: testCase.body), attributes: testCase.attributes, defaultEvent: testCase.defaultEvent)
+        let message = try HeraldMessage.decode(
+            body: ByteBuffer(string: testCase.body), attributes: testCase.attributes, defaultEvent: testCase.defaultEvent)
         #expect(message.event == testCase.event)
         #expect(String(buffer: message.arguments) == testCase.arguments)
         #expect(message.namespace == testCase.namespace)

@@ -1,13 +1,15 @@
 import AsyncHTTPClient
 import Dispatch
-import Hummingbird
 import HeraldQueue
+import Hummingbird
 import NIOCore
 import Testing
 
 @testable import Herald
 
-@Suite("Backpressure from the event loops to publishers", .serialized, .enabled(if: testPython != nil, "run through scripts/test, which installs python-socketio"))
+@Suite(
+    "Backpressure from the event loops to publishers", .serialized,
+    .enabled(if: testPython != nil, "run through scripts/test, which installs python-socketio"))
 struct BackpressureTests {
     @Test("past the broadcast backlog, direct publishing is refused and the consumer waits until the loop catches up")
     func backlogHoldsPublishersBack() async throws {

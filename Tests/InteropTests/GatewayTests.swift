@@ -45,7 +45,8 @@ func request(_ method: HTTPMethod, port: Int, path: String, body: String? = nil,
 func token(secret: String, sub: String? = nil, rooms: [String]? = nil, expiresIn: TimeInterval = 3600) async throws -> String {
     let keys = JWTKeyCollection()
     await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-    let claims = HeraldClaims(sub: sub.map { SubjectClaim(value: $0) }, exp: ExpirationClaim(value: Date().addingTimeInterval(expiresIn)), nbf: nil, rooms: rooms)
+    let claims = HeraldClaims(
+        sub: sub.map { SubjectClaim(value: $0) }, exp: ExpirationClaim(value: Date().addingTimeInterval(expiresIn)), nbf: nil, rooms: rooms)
     return try await keys.sign(claims)
 }
 
@@ -76,7 +77,9 @@ struct GatewayTests {
             try await waitForClients(gateway, 1)
             let data = #"{"id":42,"name":"ünïcode ✓","tags":["a","b"],"price":12.5,"nested":{"ok":true,"none":null}}"#
             #expect(try await request(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":\#(data)}"#, key: "k3y").0 == 202)
-            #expect(try await request(.POST, port: port, path: "/api/emit/batch", body: #"[{"event":"item_added","args":[1,"two"]}]"#, key: "k3y").0 == 202)
+            #expect(
+                try await request(.POST, port: port, path: "/api/emit/batch", body: #"[{"event":"item_added","args":[1,"two"]}]"#, key: "k3y").0
+                    == 202)
             let result = try await listener.result()
             let events = try #require(result["events"] as? [[Any]])
             #expect(events.count == 2)
@@ -116,7 +119,11 @@ struct GatewayTests {
             let clients = [
                 ("alice", try PythonProcess(script: "listen.py", arguments: [url, "--token", alice, "--count", "3", "--timeout", "4"])),
                 ("bob", try PythonProcess(script: "listen.py", arguments: [url, "--token", bob, "--count", "3", "--timeout", "4"])),
-                ("orders", try PythonProcess(script: "listen.py", arguments: [url, "--token", bob, "--namespace", "/orders", "--count", "1", "--timeout", "4"])),
+                (
+                    "orders",
+                    try PythonProcess(
+                        script: "listen.py", arguments: [url, "--token", bob, "--namespace", "/orders", "--count", "1", "--timeout", "4"])
+                ),
             ]
             try await waitForRooms(gateway, ["user:alice": 1, "team-red": 1, "user:bob": 1])
             try await waitForRooms(gateway, namespace: "/orders", ["user:bob": 1])
@@ -181,7 +188,9 @@ struct GatewayTests {
     }
 }
 
-@Suite("herald's configuration", .enabled(if: ProcessInfo.processInfo.environment["HERALD_BIN_PATH"] != nil, "run through scripts/test, which builds herald"))
+@Suite(
+    "herald's configuration",
+    .enabled(if: ProcessInfo.processInfo.environment["HERALD_BIN_PATH"] != nil, "run through scripts/test, which builds herald"))
 struct ConfigurationTests {
     func herald(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
         let process = Process()
@@ -197,15 +206,17 @@ struct ConfigurationTests {
         return (process.terminationStatus, String(decoding: stderr, as: UTF8.self))
     }
 
-    @Test("a bad setting exits non-zero with an error that names its key", arguments: [
-        (["serve", "--port", "99999"], [String: String](), "port (from --port)"),
-        (["serve"], ["HERALD_PORT": "eighty"], "port (from HERALD_PORT)"),
-        (["serve", "--auth", "none", "--host", "0.0.0.0"], [:], "api-key: binding 0.0.0.0"),
-        (["serve", "--log-format", "xml"], [:], "log-format (from --log-format)"),
-        (["serve", "--jwt-secret", "short"], [:], "jwt-secret (from --jwt-secret)"),
-        (["serve", "--namespaces", "/,orders"], [:], "namespaces"),
-        (["serve", "--jwt-secret", String(repeating: "x", count: 32), "--jwks", "/tmp/keys.json"], [:], "jwt-secret and jwks"),
-    ])
+    @Test(
+        "a bad setting exits non-zero with an error that names its key",
+        arguments: [
+            (["serve", "--port", "99999"], [String: String](), "port (from --port)"),
+            (["serve"], ["HERALD_PORT": "eighty"], "port (from HERALD_PORT)"),
+            (["serve", "--auth", "none", "--host", "0.0.0.0"], [:], "api-key: binding 0.0.0.0"),
+            (["serve", "--log-format", "xml"], [:], "log-format (from --log-format)"),
+            (["serve", "--jwt-secret", "short"], [:], "jwt-secret (from --jwt-secret)"),
+            (["serve", "--namespaces", "/,orders"], [:], "namespaces"),
+            (["serve", "--jwt-secret", String(repeating: "x", count: 32), "--jwks", "/tmp/keys.json"], [:], "jwt-secret and jwks"),
+        ])
     func badSettings(arguments: [String], environment: [String: String], key: String) throws {
         let (status, stderr) = try herald(arguments, environment: environment)
         #expect(status == 2)
@@ -237,7 +248,9 @@ extension GatewayTests {
             let body = try await request.collectBody(upTo: 1 << 16)
             received.withLockedValue { $0.append(String(buffer: body)) }
             let value = try SocketIOValue(json: body)
-            let answer: SocketIOValue = ["ok": true, "event": value["event"] ?? .null, "sub": value["claims"]?["sub"] ?? .null, "args": value["args"] ?? .null]
+            let answer: SocketIOValue = [
+                "ok": true, "event": value["event"] ?? .null, "sub": value["claims"]?["sub"] ?? .null, "args": value["args"] ?? .null,
+            ]
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: answer.jsonBytes))
         }
         try await withApplication(router: router) { hookPort in
@@ -287,7 +300,9 @@ extension GatewayTests {
         try #"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","use":"sig","kid":"k1","x":"\#(x)","y":"\#(y)"}]}"#
             .write(toFile: jwks, atomically: true, encoding: .utf8)
 
-        for (auth, kid) in [(HeraldAuthConfiguration.publicKeys(pemFile: pem), nil), (.jwks(file: jwks), "k1")] as [(HeraldAuthConfiguration, String?)] {
+        for (auth, kid) in [(HeraldAuthConfiguration.publicKeys(pemFile: pem), nil), (.jwks(file: jwks), "k1")]
+            as [(HeraldAuthConfiguration, String?)]
+        {
             var configuration = HeraldConfiguration()
             configuration.auth = auth
             try await withGateway(configuration) { gateway, port in
@@ -295,7 +310,9 @@ extension GatewayTests {
                 let good = try await es256Token(key, kid: kid, sub: "dave")
                 let accepted = try PythonProcess(script: "listen.py", arguments: [url, "--token", good, "--count", "1", "--timeout", "5"])
                 try await waitForRooms(gateway, ["user:dave": 1])
-                #expect(try await request(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":"for dave","to":"user:dave"}"#).0 == 202)
+                #expect(
+                    try await request(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":"for dave","to":"user:dave"}"#).0
+                        == 202)
                 let result = try await accepted.result()
                 #expect(result["connected"] as? Bool == true, "\(auth)")
                 #expect((result["events"] as? [[String]]) == [["for dave"]], "\(auth)")

@@ -5,7 +5,9 @@ import Testing
 
 @testable import Herald
 
-@Suite("A socket's lifecycle as clients see it", .serialized, .enabled(if: testPython != nil, "run through scripts/test, which installs python-socketio"))
+@Suite(
+    "A socket's lifecycle as clients see it", .serialized, .enabled(if: testPython != nil, "run through scripts/test, which installs python-socketio")
+)
 struct LifecycleTests {
     @Test("a publish to a token's room right after the client's connect reaches it, 1000 times out of 1000")
     func claimedRoomsAreJoinedBeforeConnect() async throws {
@@ -26,7 +28,7 @@ struct LifecycleTests {
                     }
                 }
             }
-            defer { busy.forEach { $0.cancel() } }
+            defer { for task in busy { task.cancel() } }
             let result = try await PythonProcess(script: "claimed.py", arguments: ["http://127.0.0.1:\(port)", jwt, "user:42", "1000"]).result()
             #expect(result["received"] as? Int == 1000)
         }

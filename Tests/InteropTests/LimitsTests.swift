@@ -14,7 +14,9 @@ private func withServer(
     try await withApplication(router: .init(), server: .socketIO(io)) { port in try await body(io, port) }
 }
 
-@Suite("The server's limits hold against a real client", .serialized, .enabled(if: testPython != nil, "run through scripts/test, which installs python-socketio"))
+@Suite(
+    "The server's limits hold against a real client", .serialized,
+    .enabled(if: testPython != nil, "run through scripts/test, which installs python-socketio"))
 struct LimitsTests {
     @Test("dynamic namespaces are removed once their last socket left, or when their only socket was refused")
     func emptyChildNamespacesAreRemoved() async throws {
@@ -26,10 +28,13 @@ struct LimitsTests {
             }
         }) { io, port in
             let names = (1...20).map { "/team-\($0)" }
-            let result = try await PythonProcess(script: "limits.py", arguments: ["http://127.0.0.1:\(port)", "namespaces", names.joined(separator: ",")]).result()
+            let result = try await PythonProcess(
+                script: "limits.py", arguments: ["http://127.0.0.1:\(port)", "namespaces", names.joined(separator: ",")]
+            ).result()
             #expect(result["connected"] as? [String] == names.sorted())
             try await eventually { parent.namespaces.isEmpty }
-            let refused = try await PythonProcess(script: "limits.py", arguments: ["http://127.0.0.1:\(port)", "namespaces", "/team-refused"]).result()
+            let refused = try await PythonProcess(script: "limits.py", arguments: ["http://127.0.0.1:\(port)", "namespaces", "/team-refused"])
+                .result()
             #expect(refused["refused"] != nil)
             try await eventually { io.statistics.emptyNamespacesRemoved == 21 }
             #expect(parent.namespaces.isEmpty)
@@ -42,14 +47,17 @@ struct LimitsTests {
         configuration.maxPendingEventsPerSocket = 10
         let (release, releaser) = AsyncStream.makeStream(of: Void.self)
         let ticks = NIOLockedValueBox(0)
-        try await withServer(configuration, configure: { io in
-            io.onConnection { socket in
-                socket.on("block") { _ in
-                    for await _ in release { break }
+        try await withServer(
+            configuration,
+            configure: { io in
+                io.onConnection { socket in
+                    socket.on("block") { _ in
+                        for await _ in release { break }
+                    }
+                    socket.on("tick") { _ in ticks.withLockedValue { $0 += 1 } }
                 }
-                socket.on("tick") { _ in ticks.withLockedValue { $0 += 1 } }
             }
-        }) { io, port in
+        ) { io, port in
             let result = try await PythonProcess(script: "limits.py", arguments: ["http://127.0.0.1:\(port)", "flood", "50"]).result()
             #expect(result["disconnected"] as? Bool == true)
             #expect(io.statistics.eventBacklogDisconnects == 1)

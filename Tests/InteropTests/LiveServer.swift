@@ -90,7 +90,8 @@ final class PythonProcess: Sendable {
             let object = try? JSONSerialization.jsonObject(with: stdout) as? [String: Any]
         else {
             throw PythonClientError(
-                message: "\(description) failed (\(process.terminationStatus)):\n\(String(decoding: stdout, as: UTF8.self))\n\(String(decoding: stderr, as: UTF8.self))"
+                message:
+                    "\(description) failed (\(process.terminationStatus)):\n\(String(decoding: stdout, as: UTF8.self))\n\(String(decoding: stderr, as: UTF8.self))"
             )
         }
         return object

@@ -79,17 +79,24 @@ struct OperationsTests {
         }
     }
 
-    @Test("a client whose token expires while connected receives connect_error 'token expired' at exp and stops receiving", arguments: ["websocket", "polling"])
+    @Test(
+        "a client whose token expires while connected receives connect_error 'token expired' at exp and stops receiving",
+        arguments: ["websocket", "polling"])
     func expiringTokenDisconnects(transport: String) async throws {
         var configuration = HeraldConfiguration()
         configuration.auth = .hs256(secret: secret)
         try await withGateway(configuration) { gateway, port in
             let expiresIn: TimeInterval = 2
             let jwt = try await token(secret: secret, sub: "erin", expiresIn: expiresIn)
-            let exp = try #require((try await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256).verify(jwt, as: HeraldClaims.self)).exp?.value)
-            let client = try PythonProcess(script: "expiry.py", arguments: ["http://127.0.0.1:\(port)", "--token", jwt, "--transports", transport, "--timeout", "20"])
+            let exp = try #require(
+                (try await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256).verify(jwt, as: HeraldClaims.self)).exp?
+                    .value)
+            let client = try PythonProcess(
+                script: "expiry.py", arguments: ["http://127.0.0.1:\(port)", "--token", jwt, "--transports", transport, "--timeout", "20"])
             try await waitForRoom(gateway, "user:erin")
-            #expect(try await send(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":"before exp","to":"user:erin"}"#).status == 202)
+            #expect(
+                try await send(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":"before exp","to":"user:erin"}"#).status
+                    == 202)
             let result = try await client.result()
             #expect(result["connected"] as? Bool == true)
             #expect((result["events"] as? [[String]]) == [["before exp"]])
@@ -120,7 +127,9 @@ struct OperationsTests {
             )
             try await waitForRoom(gateway, "user:jill", namespace: "/orders")
             try await waitForRoom(gateway, "user:jill")
-            #expect(try await send(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":"orders","namespace":"/orders"}"#).status == 202)
+            #expect(
+                try await send(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":"orders","namespace":"/orders"}"#).status
+                    == 202)
             let result = try await client.result()
             #expect((result["events"] as? [[String]]) == [["orders"]])
             let errors = try #require(result["errors"] as? [String: [String: Any]], "\(result)")
@@ -158,24 +167,31 @@ struct OperationsTests {
         let stranger = ES256PrivateKey()
         let pem = FileManager.default.temporaryDirectory.appendingPathComponent("herald-\(UUID().uuidString).pem").path
         defer { try? FileManager.default.removeItem(atPath: pem) }
-        try (first.publicKey.pemRepresentation + "\n" + second.publicKey.pemRepresentation + "\n").write(toFile: pem, atomically: true, encoding: .utf8)
+        try (first.publicKey.pemRepresentation + "\n" + second.publicKey.pemRepresentation + "\n").write(
+            toFile: pem, atomically: true, encoding: .utf8)
         var configuration = HeraldConfiguration()
         configuration.auth = .publicKeys(pemFile: pem)
         try await withGateway(configuration) { gateway, port in
             let url = "http://127.0.0.1:\(port)"
             func signed(by key: ES256PrivateKey, sub: String) async throws -> String {
                 let keys = await JWTKeyCollection().add(ecdsa: key)
-                return try await keys.sign(HeraldClaims(sub: SubjectClaim(value: sub), exp: ExpirationClaim(value: Date().addingTimeInterval(600)), nbf: nil, rooms: nil))
+                return try await keys.sign(
+                    HeraldClaims(sub: SubjectClaim(value: sub), exp: ExpirationClaim(value: Date().addingTimeInterval(600)), nbf: nil, rooms: nil))
             }
             for (key, sub) in [(second, "gina"), (first, "hank")] {
-                let listener = try PythonProcess(script: "listen.py", arguments: [url, "--token", try await signed(by: key, sub: sub), "--count", "1", "--timeout", "10"])
+                let listener = try PythonProcess(
+                    script: "listen.py", arguments: [url, "--token", try await signed(by: key, sub: sub), "--count", "1", "--timeout", "10"])
                 try await waitForRoom(gateway, "user:\(sub)")
-                #expect(try await send(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":"for \#(sub)","to":"user:\#(sub)"}"#).status == 202)
+                #expect(
+                    try await send(.POST, port: port, path: "/api/emit", body: #"{"event":"item_added","data":"for \#(sub)","to":"user:\#(sub)"}"#)
+                        .status == 202)
                 let result = try await listener.result()
                 #expect(result["connected"] as? Bool == true, "\(sub): \(result)")
                 #expect((result["events"] as? [[String]]) == [["for \(sub)"]])
             }
-            let refused = try await PythonProcess(script: "listen.py", arguments: [url, "--token", try await signed(by: stranger, sub: "ivan"), "--timeout", "1"]).result()
+            let refused = try await PythonProcess(
+                script: "listen.py", arguments: [url, "--token", try await signed(by: stranger, sub: "ivan"), "--timeout", "1"]
+            ).result()
             #expect(refused["connected"] as? Bool == false)
             #expect(((refused["error"] as? [String: Any])?["message"] as? String) == "invalid token: bad signature")
         }
@@ -218,7 +234,9 @@ struct OperationsTests {
             // A second scrape reports the same totals (counters advance by what grew, once).
             #expect(try await send(port: port, path: "/metrics").body.contains("herald_deliveries_total 2\n"))
             let stats = try await send(port: port, path: "/api/stats").body
-            #expect(stats.contains(#""messages":2"#) && stats.contains(#""deliveries":2"#) && stats.contains(#""messagesWithoutRecipients":1"#), "\(stats)")
+            #expect(
+                stats.contains(#""messages":2"#) && stats.contains(#""deliveries":2"#) && stats.contains(#""messagesWithoutRecipients":1"#),
+                "\(stats)")
         }
     }
 
@@ -247,7 +265,8 @@ struct OperationsTests {
             #expect(answer.status == 202 && answer.body == "{\"accepted\":1}\n", "\(answer.body)")
             answer = try await send(.POST, port: port, path: "/api/emit", body: once)
             #expect(answer.status == 202 && answer.body == "{\"accepted\":0,\"duplicates\":1}\n", "\(answer.body)")
-            let batch = #"[{"event":"item_added","data":"a","id":"b-1"},{"event":"item_added","data":"again","id":"b-1"},{"event":"item_added","data":"once","id":"order-1"},{"event":"item_added","data":"no id"}]"#
+            let batch =
+                #"[{"event":"item_added","data":"a","id":"b-1"},{"event":"item_added","data":"again","id":"b-1"},{"event":"item_added","data":"once","id":"order-1"},{"event":"item_added","data":"no id"}]"#
             answer = try await send(.POST, port: port, path: "/api/emit/batch", body: batch)
             #expect(answer.status == 202 && answer.body == "{\"accepted\":2,\"duplicates\":2}\n", "\(answer.body)")
             // A message without an id is never a duplicate; it also closes the stream the client waits for.

@@ -81,7 +81,9 @@ func configureInteropServer(_ io: SocketIOServer, observations: ServerObservatio
     }
 }
 
-@Suite("python-socketio client against the server", .serialized, .enabled(if: testPython != nil, "run through scripts/test, which installs python-socketio"))
+@Suite(
+    "python-socketio client against the server", .serialized,
+    .enabled(if: testPython != nil, "run through scripts/test, which installs python-socketio"))
 struct PythonClientInteropTests {
     static let transports = ["polling", "websocket", "polling,websocket"]
 

@@ -80,7 +80,10 @@ extension GatewayTests {
         let attempts = NIOLockedValueBox(0)
         let registry = PrometheusCollectorRegistry()
         try await withWebhook({ _ in
-            let attempt = attempts.withLockedValue { $0 += 1; return $0 }
+            let attempt = attempts.withLockedValue {
+                $0 += 1
+                return $0
+            }
             return attempt < 3 ? (.serviceUnavailable, ["busy": true]) : (.ok, ["ok": true, "attempt": .number(Double(attempt))])
         }) { url in
             try await withGateway(upstream(url, registry: registry)) { _, port in
@@ -127,9 +130,13 @@ extension GatewayTests {
             return (.ok, ["top": hex(argument), "nested": hex(argument?["file"]), "name": argument?["name"] ?? .null])
         }) { url in
             try await withGateway(upstream(url, registry: PrometheusCollectorRegistry())) { _, port in
-                let result = try await PythonProcess(script: "call.py", arguments: [
-                    "http://127.0.0.1:\(port)", "upload", #"{"$bytes": "00ff10"}"#, "upload", #"{"file": {"$bytes": "deadbeef00"}, "name": "a.bin"}"#,
-                ]).result()
+                let result = try await PythonProcess(
+                    script: "call.py",
+                    arguments: [
+                        "http://127.0.0.1:\(port)", "upload", #"{"$bytes": "00ff10"}"#, "upload",
+                        #"{"file": {"$bytes": "deadbeef00"}, "name": "a.bin"}"#,
+                    ]
+                ).result()
                 let acks = try #require(result["acks"] as? [[String: Any]])
                 #expect(acks.first?["top"] as? String == "00ff10")
                 #expect(acks.last?["nested"] as? String == "deadbeef00")

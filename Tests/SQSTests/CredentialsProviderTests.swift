@@ -1,7 +1,8 @@
 import Foundation
-@testable import SQS
 import Synchronization
 import Testing
+
+@testable import SQS
 
 @Suite("Credential providers")
 struct CredentialsProviderTests {
@@ -176,15 +177,21 @@ struct CredentialsProviderTests {
                 request.body.contains("WebIdentityToken=jwt.token.value"),
                 request.body.contains("RoleSessionName=herald-test")
             else {
-                return (400, "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code>"
-                    + "<Message>bad &amp; wrong</Message></Error></ErrorResponse>")
+                return (
+                    400,
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code>"
+                        + "<Message>bad &amp; wrong</Message></Error></ErrorResponse>"
+                )
             }
-            return (200, """
+            return (
+                200,
+                """
                 <AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>
                 <AccessKeyId>ASIAWEB</AccessKeyId><SecretAccessKey>web/secret+key</SecretAccessKey>
                 <SessionToken>tok&amp;en</SessionToken><Expiration>2030-01-02T03:04:05.123Z</Expiration>
                 </Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>
-                """)
+                """
+            )
         }) { server in
             let token = try TemporaryFile(contents: "jwt.token.value\n")
             var environment = [
@@ -210,8 +217,9 @@ struct CredentialsProviderTests {
 
     @Test("The web identity provider uses the regional STS endpoint by default")
     func webIdentityDefaultEndpoint() {
-        #expect(WebIdentityCredentialsProvider(environment: ["AWS_REGION": "eu-west-1"]).stsEndpoint.absoluteString
-            == "https://sts.eu-west-1.amazonaws.com")
+        #expect(
+            WebIdentityCredentialsProvider(environment: ["AWS_REGION": "eu-west-1"]).stsEndpoint.absoluteString
+                == "https://sts.eu-west-1.amazonaws.com")
         #expect(WebIdentityCredentialsProvider(environment: [:]).stsEndpoint.absoluteString == "https://sts.amazonaws.com")
     }
 }
@@ -227,5 +235,10 @@ struct FunctionProvider: CredentialsProvider {
 final class Counter: Sendable {
     private let count = Mutex(0)
     var value: Int { count.withLock { $0 } }
-    @discardableResult func increment() -> Int { count.withLock { $0 += 1; return $0 } }
+    @discardableResult func increment() -> Int {
+        count.withLock {
+            $0 += 1
+            return $0
+        }
+    }
 }

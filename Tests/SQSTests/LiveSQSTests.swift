@@ -59,9 +59,11 @@ struct LiveSQSTests {
     @Test("Batch send succeeds per entry and batch delete reports a bad receipt handle as Failed")
     func batchSendAndDeleteWithFailure() async throws {
         let url = try await sqs.createQueue(name: Moto.uniqueName("batch"))
-        let sent = try await sqs.sendMessageBatch(queueURL: url, entries: (1...3).map {
-            SendMessageBatchEntry(id: "m\($0)", body: "body \($0)", messageAttributes: ["n": .number($0)])
-        })
+        let sent = try await sqs.sendMessageBatch(
+            queueURL: url,
+            entries: (1...3).map {
+                SendMessageBatchEntry(id: "m\($0)", body: "body \($0)", messageAttributes: ["n": .number($0)])
+            })
         #expect(Set(sent.successful.compactMap(\.id)) == ["m1", "m2", "m3"])
         #expect(sent.failed.isEmpty)
 
@@ -89,16 +91,19 @@ struct LiveSQSTests {
         #expect(try await sqs.receiveMessages(queueURL: url, waitTimeSeconds: 0).isEmpty)
 
         try await sqs.changeMessageVisibility(queueURL: url, receiptHandle: first.receiptHandle, visibilityTimeout: 0)
-        let second = try #require(try await sqs.receiveMessages(
-            queueURL: url, waitTimeSeconds: 1, visibilityTimeout: 60, systemAttributeNames: [.all]
-        ).first)
+        let second = try #require(
+            try await sqs.receiveMessages(
+                queueURL: url, waitTimeSeconds: 1, visibilityTimeout: 60, systemAttributeNames: [.all]
+            ).first)
         #expect(second.messageID == first.messageID)
         #expect(second.approximateReceiveCount == 2)
 
-        let batch = try await sqs.changeMessageVisibilityBatch(queueURL: url, entries: [
-            ChangeMessageVisibilityBatchEntry(id: "ok", receiptHandle: second.receiptHandle, visibilityTimeout: 0),
-            ChangeMessageVisibilityBatchEntry(id: "bad", receiptHandle: "nope", visibilityTimeout: 0),
-        ])
+        let batch = try await sqs.changeMessageVisibilityBatch(
+            queueURL: url,
+            entries: [
+                ChangeMessageVisibilityBatchEntry(id: "ok", receiptHandle: second.receiptHandle, visibilityTimeout: 0),
+                ChangeMessageVisibilityBatchEntry(id: "bad", receiptHandle: "nope", visibilityTimeout: 0),
+            ])
         #expect(batch.successful.map(\.id) == ["ok"])
         #expect(batch.failed.map(\.id) == ["bad"])
         #expect(batch.failed.first?.code == "ReceiptHandleIsInvalid")
@@ -127,10 +132,12 @@ struct LiveSQSTests {
         #expect(messages.allSatisfy { $0.messageGroupID == "customer-42" })
         #expect(messages.compactMap { $0.attributes["SequenceNumber"] } == sequenceNumbers)
 
-        let batch = try await sqs.sendMessageBatch(queueURL: url, entries: [
-            SendMessageBatchEntry(id: "a", body: "x", messageGroupID: "g2", messageDeduplicationID: "x1"),
-            SendMessageBatchEntry(id: "b", body: "y", messageGroupID: "g2", messageDeduplicationID: "y1"),
-        ])
+        let batch = try await sqs.sendMessageBatch(
+            queueURL: url,
+            entries: [
+                SendMessageBatchEntry(id: "a", body: "x", messageGroupID: "g2", messageDeduplicationID: "x1"),
+                SendMessageBatchEntry(id: "b", body: "y", messageGroupID: "g2", messageDeduplicationID: "y1"),
+            ])
         #expect(batch.successful.allSatisfy { $0.sequenceNumber != nil })
     }
 

@@ -1,7 +1,8 @@
 import AsyncHTTPClient
 import Foundation
-@testable import SQS
 import Testing
+
+@testable import SQS
 
 /// Live tests against a moto server with IAM authentication switched on, so moto checks
 /// every signature with botocore's signer: an independent implementation of SigV4.
@@ -14,7 +15,8 @@ import Testing
 )
 struct LiveSignatureTests {
     static let allowAll = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
-    static let trustAnyone = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"herald"},"Action":"sts:AssumeRoleWithWebIdentity"}]}"#
+    static let trustAnyone =
+        #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"herald"},"Action":"sts:AssumeRoleWithWebIdentity"}]}"#
 
     @Test("Moto accepts our signatures for IAM-user and web-identity credentials and rejects wrong ones")
     func signaturesAreVerified() async throws {
@@ -24,16 +26,22 @@ struct LiveSignatureTests {
         // The six actions moto lets through before it starts checking.
         try await Self.resetAuth(endpoint, allowing: "6")
         _ = try await Self.iam(endpoint, ["Action": "CreateUser", "UserName": "herald-\(suffix)"])
-        _ = try await Self.iam(endpoint, [
-            "Action": "PutUserPolicy", "UserName": "herald-\(suffix)", "PolicyName": "all", "PolicyDocument": Self.allowAll,
-        ])
+        _ = try await Self.iam(
+            endpoint,
+            [
+                "Action": "PutUserPolicy", "UserName": "herald-\(suffix)", "PolicyName": "all", "PolicyDocument": Self.allowAll,
+            ])
         let keyXML = try await Self.iam(endpoint, ["Action": "CreateAccessKey", "UserName": "herald-\(suffix)"])
-        _ = try await Self.iam(endpoint, [
-            "Action": "CreateRole", "RoleName": "herald-\(suffix)", "AssumeRolePolicyDocument": Self.trustAnyone,
-        ])
-        _ = try await Self.iam(endpoint, [
-            "Action": "PutRolePolicy", "RoleName": "herald-\(suffix)", "PolicyName": "all", "PolicyDocument": Self.allowAll,
-        ])
+        _ = try await Self.iam(
+            endpoint,
+            [
+                "Action": "CreateRole", "RoleName": "herald-\(suffix)", "AssumeRolePolicyDocument": Self.trustAnyone,
+            ])
+        _ = try await Self.iam(
+            endpoint,
+            [
+                "Action": "PutRolePolicy", "RoleName": "herald-\(suffix)", "PolicyName": "all", "PolicyDocument": Self.allowAll,
+            ])
         let token = try TemporaryFile(contents: "eyJhbGciOiJub25lIn0.eyJzdWIiOiJoZXJhbGQifQ.")
         let webIdentity = try await WebIdentityCredentialsProvider(
             environment: [
@@ -86,8 +94,9 @@ struct LiveSignatureTests {
 
     /// One IAM query-protocol call, signed with throwaway credentials; returns the XML answer.
     static func iam(_ endpoint: URL, _ parameters: [String: String]) async throws -> String {
-        let body = Array((parameters.merging(["Version": "2010-05-08"]) { a, _ in a })
-            .map { "\($0.key)=\(SigV4Signer.uriEncode($0.value))" }.joined(separator: "&").utf8)
+        let body = Array(
+            (parameters.merging(["Version": "2010-05-08"]) { a, _ in a })
+                .map { "\($0.key)=\(SigV4Signer.uriEncode($0.value))" }.joined(separator: "&").utf8)
         let signer = SigV4Signer(credentials: Moto.credentials, region: "us-east-1", service: "iam")
         let headers = signer.sign(
             method: "POST", url: endpoint, headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")],

@@ -6,10 +6,11 @@ import Testing
 @Suite("SQS client without moto")
 struct SQSClientTests {
     static func client(_ endpoint: URL, timeout: Duration = .seconds(5), credentials: (any CredentialsProvider)? = nil) -> SQSClient {
-        SQSClient(configuration: SQSConfiguration(
-            region: "eu-west-1", endpoint: endpoint, requestTimeout: timeout,
-            credentialsProvider: credentials ?? StaticCredentialsProvider(Moto.credentials)
-        ))
+        SQSClient(
+            configuration: SQSConfiguration(
+                region: "eu-west-1", endpoint: endpoint, requestTimeout: timeout,
+                credentialsProvider: credentials ?? StaticCredentialsProvider(Moto.credentials)
+            ))
     }
 
     @Test("Requests are signed JSON 1.0 POSTs with the operation in X-Amz-Target")
@@ -110,9 +111,11 @@ struct SQSClientTests {
     @Test("The default endpoint follows the region, including China regions")
     func defaultEndpoint() {
         let credentials = StaticCredentialsProvider(Moto.credentials)
-        #expect(SQSConfiguration(region: "eu-west-1", credentialsProvider: credentials).resolvedEndpoint.absoluteString
-            == "https://sqs.eu-west-1.amazonaws.com")
-        #expect(SQSConfiguration(region: "cn-north-1", credentialsProvider: credentials).resolvedEndpoint.absoluteString
-            == "https://sqs.cn-north-1.amazonaws.com.cn")
+        #expect(
+            SQSConfiguration(region: "eu-west-1", credentialsProvider: credentials).resolvedEndpoint.absoluteString
+                == "https://sqs.eu-west-1.amazonaws.com")
+        #expect(
+            SQSConfiguration(region: "cn-north-1", credentialsProvider: credentials).resolvedEndpoint.absoluteString
+                == "https://sqs.cn-north-1.amazonaws.com.cn")
     }
 }

@@ -1,5 +1,6 @@
-@testable import SQS
 import Testing
+
+@testable import SQS
 
 @Suite("SQS errors")
 struct SQSErrorTests {
@@ -47,11 +48,13 @@ struct SQSErrorTests {
 
     @Test("An XML error body, as moto sends for failed authentication, is understood too")
     func parsesXMLErrorBody() {
-        let error = Self.parse(status: 403, body: """
-            <?xml version="1.0" encoding="utf-8"?>
-            <ErrorResponse><Errors><Error><Code>SignatureDoesNotMatch</Code><Message>does &amp; not match</Message>\
-            <Type>Sender</Type></Error></Errors></ErrorResponse>
-            """)
+        let error = Self.parse(
+            status: 403,
+            body: """
+                <?xml version="1.0" encoding="utf-8"?>
+                <ErrorResponse><Errors><Error><Code>SignatureDoesNotMatch</Code><Message>does &amp; not match</Message>\
+                <Type>Sender</Type></Error></Errors></ErrorResponse>
+                """)
         #expect(error.code == "SignatureDoesNotMatch")
         #expect(error.message == "does & not match")
         #expect(error.isSenderFault == true)

@@ -1,6 +1,7 @@
 import Foundation
-@testable import SQS
 import Testing
+
+@testable import SQS
 
 /// Known answers from AWS's IAM user guide example and the published aws-sig-v4-test-suite.
 @Suite("SigV4 signer")
@@ -10,7 +11,8 @@ struct SigV4SignerTests {
     static let exampleCredentials = AWSCredentials(
         accessKeyID: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
     )
-    static let suiteToken = "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA=="
+    static let suiteToken =
+        "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA=="
 
     static func suiteSigner(token: String? = nil) -> SigV4Signer {
         var credentials = exampleCredentials
@@ -29,63 +31,77 @@ struct SigV4SignerTests {
         let headers = [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")]
         let parts = signer.canonicalParts(method: "GET", url: url, headers: headers, body: [], date: Self.exampleDate)
 
-        #expect(parts.canonicalRequest == """
-            GET
-            /
-            Action=ListUsers&Version=2010-05-08
-            content-type:application/x-www-form-urlencoded; charset=utf-8
-            host:iam.amazonaws.com
-            x-amz-date:20150830T123600Z
+        #expect(
+            parts.canonicalRequest == """
+                GET
+                /
+                Action=ListUsers&Version=2010-05-08
+                content-type:application/x-www-form-urlencoded; charset=utf-8
+                host:iam.amazonaws.com
+                x-amz-date:20150830T123600Z
 
-            content-type;host;x-amz-date
-            e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
-            """)
+                content-type;host;x-amz-date
+                e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+                """)
         #expect(parts.stringToSign.hasSuffix("f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"))
         #expect(parts.signature == "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7")
 
         let signed = signer.sign(method: "GET", url: url, headers: headers, date: Self.exampleDate)
-        #expect(Self.authorization(signed) == "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, "
-            + "SignedHeaders=content-type;host;x-amz-date, "
-            + "Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7")
+        #expect(
+            Self.authorization(signed) == "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, "
+                + "SignedHeaders=content-type;host;x-amz-date, "
+                + "Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7")
     }
 
     @Test("get-vanilla matches its published canonical request, string to sign and signature")
     func getVanilla() throws {
         let url = try #require(URL(string: "https://example.amazonaws.com/"))
         let parts = Self.suiteSigner().canonicalParts(method: "GET", url: url, headers: [], body: [], date: Self.exampleDate)
-        #expect(parts.canonicalRequest == """
-            GET
-            /
+        #expect(
+            parts.canonicalRequest == """
+                GET
+                /
 
-            host:example.amazonaws.com
-            x-amz-date:20150830T123600Z
+                host:example.amazonaws.com
+                x-amz-date:20150830T123600Z
 
-            host;x-amz-date
-            e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
-            """)
-        #expect(parts.stringToSign == """
-            AWS4-HMAC-SHA256
-            20150830T123600Z
-            20150830/us-east-1/service/aws4_request
-            bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63
-            """)
+                host;x-amz-date
+                e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+                """)
+        #expect(
+            parts.stringToSign == """
+                AWS4-HMAC-SHA256
+                20150830T123600Z
+                20150830/us-east-1/service/aws4_request
+                bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63
+                """)
         #expect(parts.signature == "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")
     }
 
     @Test(
         "Published test-suite requests sign to their published signatures",
         arguments: [
-            ("get-vanilla", "GET", "https://example.amazonaws.com/", [(String, String)](), "",
-                "host;x-amz-date", "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
-            ("get-vanilla-query-order-key-case", "GET", "https://example.amazonaws.com/?Param2=value2&Param1=value1", [], "",
-                "host;x-amz-date", "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"),
-            ("post-vanilla", "POST", "https://example.amazonaws.com/", [], "",
-                "host;x-amz-date", "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"),
-            ("post-vanilla-query", "POST", "https://example.amazonaws.com/?Param1=value1", [], "",
-                "host;x-amz-date", "28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11"),
-            ("post-x-www-form-urlencoded", "POST", "https://example.amazonaws.com/",
+            (
+                "get-vanilla", "GET", "https://example.amazonaws.com/", [(String, String)](), "",
+                "host;x-amz-date", "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+            ),
+            (
+                "get-vanilla-query-order-key-case", "GET", "https://example.amazonaws.com/?Param2=value2&Param1=value1", [], "",
+                "host;x-amz-date", "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"
+            ),
+            (
+                "post-vanilla", "POST", "https://example.amazonaws.com/", [], "",
+                "host;x-amz-date", "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"
+            ),
+            (
+                "post-vanilla-query", "POST", "https://example.amazonaws.com/?Param1=value1", [], "",
+                "host;x-amz-date", "28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11"
+            ),
+            (
+                "post-x-www-form-urlencoded", "POST", "https://example.amazonaws.com/",
                 [("Content-Type", "application/x-www-form-urlencoded")], "Param1=value1",
-                "content-type;host;x-amz-date", "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a"),
+                "content-type;host;x-amz-date", "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a"
+            ),
         ]
     )
     func testSuite(
@@ -96,8 +112,9 @@ struct SigV4SignerTests {
             method: method, url: try #require(URL(string: url)), headers: headers.map { ($0.0, $0.1) },
             body: Array(body.utf8), date: Self.exampleDate
         )
-        #expect(Self.authorization(signed) == "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-            + "SignedHeaders=\(signedHeaders), Signature=\(signature)", "\(name)")
+        #expect(
+            Self.authorization(signed) == "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+                + "SignedHeaders=\(signedHeaders), Signature=\(signature)", "\(name)")
     }
 
     @Test("post-x-www-form-urlencoded hashes the body into the string to sign")
@@ -117,9 +134,10 @@ struct SigV4SignerTests {
             method: "POST", url: try #require(URL(string: "https://example.amazonaws.com/")), date: Self.exampleDate
         )
         #expect(signed.contains { $0.name == "X-Amz-Security-Token" && $0.value == Self.suiteToken })
-        #expect(Self.authorization(signed) == "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-            + "SignedHeaders=host;x-amz-date;x-amz-security-token, "
-            + "Signature=85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead")
+        #expect(
+            Self.authorization(signed) == "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+                + "SignedHeaders=host;x-amz-date;x-amz-security-token, "
+                + "Signature=85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead")
     }
 
     @Test("Non-default ports are part of the signed Host header and default ports are not")
@@ -138,9 +156,10 @@ struct SigV4SignerTests {
         #expect(!signer.sign(method: "GET", url: url, date: Self.exampleDate).contains { $0.name == "X-Amz-Content-Sha256" })
         signer.signsContentHash = true
         let signed = signer.sign(method: "GET", url: url, date: Self.exampleDate)
-        #expect(signed.contains {
-            $0.name == "X-Amz-Content-Sha256" && $0.value == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        })
+        #expect(
+            signed.contains {
+                $0.name == "X-Amz-Content-Sha256" && $0.value == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            })
         #expect(Self.authorization(signed)?.contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date") == true)
     }
 

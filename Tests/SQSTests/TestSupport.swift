@@ -21,9 +21,10 @@ enum Moto {
         endpoint: URL? = Moto.endpoint,
         credentials: any CredentialsProvider = StaticCredentialsProvider(Moto.credentials)
     ) -> SQSClient {
-        SQSClient(configuration: SQSConfiguration(
-            region: "us-east-1", endpoint: endpoint, requestTimeout: .seconds(10), credentialsProvider: credentials
-        ))
+        SQSClient(
+            configuration: SQSConfiguration(
+                region: "us-east-1", endpoint: endpoint, requestTimeout: .seconds(10), credentialsProvider: credentials
+            ))
     }
 
     /// A queue name no other test uses on the shared server.
@@ -59,10 +60,11 @@ final class LocalHTTPServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(Handler { request in
-                        recorder.requests.withLock { $0.append(request) }
-                        return respond(request)
-                    })
+                    try channel.pipeline.syncOperations.addHandler(
+                        Handler { request in
+                            recorder.requests.withLock { $0.append(request) }
+                            return respond(request)
+                        })
                 }
             }
             .bind(host: "127.0.0.1", port: 0)

@@ -16,16 +16,24 @@ struct SocketIOCodecTests {
         .init(wire: "0", packet: SocketIOPacket(type: .connect)),
         .init(wire: "0/admin,", packet: SocketIOPacket(type: .connect, namespace: "/admin")),
         .init(wire: #"0{"token":"123"}"#, packet: SocketIOPacket(type: .connect, data: ["token": "123"])),
-        .init(wire: #"0/admin,{"sid":"oSO0OpakMV_3jnilAAAA"}"#, packet: SocketIOPacket(type: .connect, namespace: "/admin", data: ["sid": "oSO0OpakMV_3jnilAAAA"])),
+        .init(
+            wire: #"0/admin,{"sid":"oSO0OpakMV_3jnilAAAA"}"#,
+            packet: SocketIOPacket(type: .connect, namespace: "/admin", data: ["sid": "oSO0OpakMV_3jnilAAAA"])),
         .init(wire: "1", packet: SocketIOPacket(type: .disconnect)),
         .init(wire: "1/admin,", packet: SocketIOPacket(type: .disconnect, namespace: "/admin")),
         .init(wire: #"2["hello",1]"#, packet: SocketIOPacket(type: .event, data: ["hello", 1])),
-        .init(wire: #"2/admin,456["project:delete",123]"#, packet: SocketIOPacket(type: .event, namespace: "/admin", id: 456, data: ["project:delete", 123])),
-        .init(wire: #"212["x",null,true,false,-1.5,"a\"b\\c\n"]"#, packet: SocketIOPacket(type: .event, id: 12, data: ["x", nil, true, false, -1.5, "a\"b\\c\n"])),
+        .init(
+            wire: #"2/admin,456["project:delete",123]"#,
+            packet: SocketIOPacket(type: .event, namespace: "/admin", id: 456, data: ["project:delete", 123])),
+        .init(
+            wire: #"212["x",null,true,false,-1.5,"a\"b\\c\n"]"#,
+            packet: SocketIOPacket(type: .event, id: 12, data: ["x", nil, true, false, -1.5, "a\"b\\c\n"])),
         .init(wire: "3/admin,456[]", packet: SocketIOPacket(type: .ack, namespace: "/admin", id: 456, data: [])),
         .init(wire: #"31["ok"]"#, packet: SocketIOPacket(type: .ack, id: 1, data: ["ok"])),
         .init(wire: #"4{"message":"Invalid namespace"}"#, packet: SocketIOPacket(type: .connectError, data: ["message": "Invalid namespace"])),
-        .init(wire: #"4/admin,{"message":"Not authorized"}"#, packet: SocketIOPacket(type: .connectError, namespace: "/admin", data: ["message": "Not authorized"])),
+        .init(
+            wire: #"4/admin,{"message":"Not authorized"}"#,
+            packet: SocketIOPacket(type: .connectError, namespace: "/admin", data: ["message": "Not authorized"])),
     ]
 
     @Test("every packet type decodes and encodes back to the same text", arguments: cases)
@@ -117,12 +125,14 @@ struct SocketIOCodecTests {
         #expect(throws: SocketIOCodecError.invalidPlaceholder) { try other.decode(.binary(ByteBuffer(bytes: [1]))) }
     }
 
-    @Test("raw JSON arguments are spliced after the event name", arguments: [
-        ("[1,{\"a\":2}]", #"2["item_added",1,{"a":2}]"#),
-        ("[]", #"2["item_added"]"#),
-        (" [ ] ", #"2["item_added"]"#),
-        ("[\"x\"]", #"2["item_added","x"]"#),
-    ])
+    @Test(
+        "raw JSON arguments are spliced after the event name",
+        arguments: [
+            ("[1,{\"a\":2}]", #"2["item_added",1,{"a":2}]"#),
+            ("[]", #"2["item_added"]"#),
+            (" [ ] ", #"2["item_added"]"#),
+            ("[\"x\"]", #"2["item_added","x"]"#),
+        ])
     func rawJSONEvent(arguments: String, wire: String) {
         let text = SocketIOEncoder.encodeEvent("item_added", jsonArguments: ByteBuffer(string: arguments))
         #expect(String(buffer: text) == wire)
@@ -160,7 +170,9 @@ struct JSONTests {
         #expect(try JSON.parse(ByteBuffer(string: text).readableBytesView) == value)
     }
 
-    @Test("invalid JSON is refused", arguments: ["", "{", "[1,]", "01", "1.", "tru", "\"\u{1}\"", "{\"a\" 1}", "nul", "[1 2]", String(repeating: "[", count: 200)])
+    @Test(
+        "invalid JSON is refused",
+        arguments: ["", "{", "[1,]", "01", "1.", "tru", "\"\u{1}\"", "{\"a\" 1}", "nul", "[1 2]", String(repeating: "[", count: 200)])
     func invalid(_ text: String) {
         #expect(throws: JSONError.self) { try JSON.parse(ByteBuffer(string: text).readableBytesView) }
     }

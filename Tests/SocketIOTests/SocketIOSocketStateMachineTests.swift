@@ -39,135 +39,173 @@ struct SocketIOSocketStateMachineTests {
     }
 
     static let cases: [Case] = [
-        Case(name: "admission joins the rooms chosen while connecting and the own room, then the connection handlers run", steps: [
-            (.join(["user:1", "team"]), []),
-            (.admit(connectionHandlers: true), ["admitted sid,team,user:1", "run connection handlers"]),
-        ]),
-        Case(name: "a room left while connecting is not joined", steps: [
-            (.join(["a", "b"]), []),
-            (.leave("a"), []),
-            (.admit(connectionHandlers: false), ["admitted b,sid"]),
-        ]),
-        Case(name: "an event arriving before the connection handlers finished is dispatched after them, with the handlers they added", steps: [
-            (.admit(connectionHandlers: true), ["admitted sid", "run connection handlers"]),
-            (.event("chat"), []),
-            (.on("chat"), []),
-            (.workFinished, ["run event chat with 1 handlers"]),
-            (.workFinished, []),
-        ]),
-        Case(name: "events run one at a time in arrival order", steps: [
-            (.admit(connectionHandlers: false), ["admitted sid"]),
-            (.on("b"), []),
-            (.event("a"), ["run event a with 0 handlers"]),
-            (.event("b"), []),
-            (.workFinished, ["run event b with 1 handlers"]),
-            (.workFinished, []),
-            (.event("a"), ["run event a with 0 handlers"]),
-        ]),
-        Case(name: "an event without a name or for a socket not connected is ignored", steps: [
-            (.packet(SocketIOPacket(type: .event, data: [])), []),
-            (.admit(connectionHandlers: false), ["admitted sid"]),
-            (.packet(SocketIOPacket(type: .event, data: [])), []),
-        ]),
-        Case(name: "events past the backlog limit disconnect the socket", maxPendingEvents: 2, steps: [
-            (.admit(connectionHandlers: false), ["admitted sid"]),
-            (.event("a"), ["run event a with 0 handlers"]),
-            (.event("a"), []),
-            (.event("a"), []),
-            (.event("a"), ["too many events"]),
-        ]),
-        Case(name: "rooms change at once while connected and not at all once closed", steps: [
-            (.admit(connectionHandlers: false), ["admitted sid"]),
-            (.join(["r"]), ["add r"]),
-            (.leave("r"), ["remove r"]),
-            (.close(.transportClose), ["unroute", "leave"]),
-            (.join(["r"]), []),
-            (.leave("r"), []),
-        ]),
-        Case(name: "a close during a connection handler leaves the rooms at once; disconnect handlers run after the handler", steps: [
-            (.admit(connectionHandlers: true), ["admitted sid", "run connection handlers"]),
-            (.onDisconnect, []),
-            (.close(.transportClose), ["unroute", "leave"]),
-            (.join(["late"]), []),
-            (.onDisconnect, []),
-            (.workFinished, ["run 1 disconnect handlers (transport close)"]),
-            (.workFinished, ["run 1 disconnect handlers (transport close)"]),
-            (.workFinished, []),
-        ]),
-        Case(name: "a disconnect handler added after the socket left runs at once with the stored reason", steps: [
-            (.admit(connectionHandlers: false), ["admitted sid"]),
-            (.close(.pingTimeout), ["unroute", "leave"]),
-            (.onDisconnect, ["run 1 disconnect handlers (ping timeout)"]),
-            (.workFinished, []),
-            (.onDisconnecting, ["run 1 disconnect handlers (ping timeout)"]),
-        ]),
-        Case(name: "a close during the middlewares ends the socket: no rooms, no handlers, no admission", steps: [
-            (.join(["a"]), []),
-            (.onDisconnect, []),
-            (.close(.transportClose), []),
-            (.admit(connectionHandlers: true), []),
-            (.join(["b"]), []),
-        ]),
-        Case(name: "disconnecting handlers run while the socket is in its rooms, which it leaves before the disconnect handlers", steps: [
-            (.admit(connectionHandlers: false), ["admitted sid"]),
-            (.onDisconnecting, []),
-            (.onDisconnect, []),
-            (.close(.serverNamespaceDisconnect), ["unroute", "run 1 disconnect handlers (server namespace disconnect)"]),
-            (.join(["r"]), []),
-            (.event("a"), []),
-            (.workFinished, ["leave", "run 1 disconnect handlers (server namespace disconnect)"]),
-            (.workFinished, []),
-        ]),
-        Case(name: "events not yet dispatched are dropped when the socket closes", steps: [
-            (.admit(connectionHandlers: true), ["admitted sid", "run connection handlers"]),
-            (.event("a"), []),
-            (.close(.transportClose), ["unroute", "leave"]),
-            (.workFinished, []),
-        ]),
-        Case(name: "a client DISCONNECT closes the socket with the client's reason", steps: [
-            (.admit(connectionHandlers: false), ["admitted sid"]),
-            (.onDisconnect, []),
-            (.packet(SocketIOPacket(type: .disconnect)), ["unroute", "leave", "run 1 disconnect handlers (client namespace disconnect)"]),
-            (.close(.transportClose), []),
-        ]),
-        Case(name: "an ack answered before its deadline resolves once; its timer then does nothing", steps: [
-            (.admit(connectionHandlers: false), ["admitted sid"]),
-            (.registerAck(id: 7, timeout: 5, at: 0), ["timer 7 at 5s"]),
-            (.packet(ack(7, ["ok"])), ["ack [\"ok\"]"]),
-            (.packet(ack(7, ["again"])), []),
-            (.ackTimer(id: 7, at: 5), []),
-        ]),
-        Case(name: "an ack timer fires its timeout at the deadline, not before, and a late answer is ignored", steps: [
-            (.admit(connectionHandlers: false), ["admitted sid"]),
-            (.registerAck(id: 1, timeout: 5, at: 10), ["timer 1 at 15s"]),
-            (.ackTimer(id: 1, at: 14), []),
-            (.ackTimer(id: 1, at: 15), ["ack operation has timed out"]),
-            (.packet(ack(1, [])), []),
-        ]),
-        Case(name: "an ack without a timeout waits until the socket closes", steps: [
-            (.admit(connectionHandlers: false), ["admitted sid"]),
-            (.registerAck(id: 1, timeout: nil, at: 0), []),
-            (.registerAck(id: 2, timeout: 3, at: 0), ["timer 2 at 3s"]),
-            (.close(.transportClose), ["unroute", "ack socket has been disconnected", "ack socket has been disconnected", "leave"]),
-            (.ackTimer(id: 2, at: 3), []),
-        ]),
-        Case(name: "an ack asked of a socket that is not connected fails at once", steps: [
-            (.registerAck(id: 1, timeout: 5, at: 0), ["ack socket has been disconnected"]),
-            (.admit(connectionHandlers: false), ["admitted sid"]),
-            (.close(.transportClose), ["unroute", "leave"]),
-            (.registerAck(id: 2, timeout: 5, at: 0), ["ack socket has been disconnected"]),
-        ]),
-        Case(name: "a broadcast's timer ends the wait for its ack even before the socket's own deadline, once", steps: [
-            (.admit(connectionHandlers: false), ["admitted sid"]),
-            (.registerAck(id: 4, timeout: 5, at: 1), ["timer 4 at 6s"]),
-            (.ackExpired(id: 4), ["ack operation has timed out"]),
-            (.ackExpired(id: 4), []),
-            (.packet(ack(4, ["late"])), []),
-        ]),
-        Case(name: "an answer to an unknown ack is ignored", steps: [
-            (.admit(connectionHandlers: false), ["admitted sid"]),
-            (.packet(ack(3, [])), []),
-        ]),
+        Case(
+            name: "admission joins the rooms chosen while connecting and the own room, then the connection handlers run",
+            steps: [
+                (.join(["user:1", "team"]), []),
+                (.admit(connectionHandlers: true), ["admitted sid,team,user:1", "run connection handlers"]),
+            ]),
+        Case(
+            name: "a room left while connecting is not joined",
+            steps: [
+                (.join(["a", "b"]), []),
+                (.leave("a"), []),
+                (.admit(connectionHandlers: false), ["admitted b,sid"]),
+            ]),
+        Case(
+            name: "an event arriving before the connection handlers finished is dispatched after them, with the handlers they added",
+            steps: [
+                (.admit(connectionHandlers: true), ["admitted sid", "run connection handlers"]),
+                (.event("chat"), []),
+                (.on("chat"), []),
+                (.workFinished, ["run event chat with 1 handlers"]),
+                (.workFinished, []),
+            ]),
+        Case(
+            name: "events run one at a time in arrival order",
+            steps: [
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.on("b"), []),
+                (.event("a"), ["run event a with 0 handlers"]),
+                (.event("b"), []),
+                (.workFinished, ["run event b with 1 handlers"]),
+                (.workFinished, []),
+                (.event("a"), ["run event a with 0 handlers"]),
+            ]),
+        Case(
+            name: "an event without a name or for a socket not connected is ignored",
+            steps: [
+                (.packet(SocketIOPacket(type: .event, data: [])), []),
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.packet(SocketIOPacket(type: .event, data: [])), []),
+            ]),
+        Case(
+            name: "events past the backlog limit disconnect the socket", maxPendingEvents: 2,
+            steps: [
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.event("a"), ["run event a with 0 handlers"]),
+                (.event("a"), []),
+                (.event("a"), []),
+                (.event("a"), ["too many events"]),
+            ]),
+        Case(
+            name: "rooms change at once while connected and not at all once closed",
+            steps: [
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.join(["r"]), ["add r"]),
+                (.leave("r"), ["remove r"]),
+                (.close(.transportClose), ["unroute", "leave"]),
+                (.join(["r"]), []),
+                (.leave("r"), []),
+            ]),
+        Case(
+            name: "a close during a connection handler leaves the rooms at once; disconnect handlers run after the handler",
+            steps: [
+                (.admit(connectionHandlers: true), ["admitted sid", "run connection handlers"]),
+                (.onDisconnect, []),
+                (.close(.transportClose), ["unroute", "leave"]),
+                (.join(["late"]), []),
+                (.onDisconnect, []),
+                (.workFinished, ["run 1 disconnect handlers (transport close)"]),
+                (.workFinished, ["run 1 disconnect handlers (transport close)"]),
+                (.workFinished, []),
+            ]),
+        Case(
+            name: "a disconnect handler added after the socket left runs at once with the stored reason",
+            steps: [
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.close(.pingTimeout), ["unroute", "leave"]),
+                (.onDisconnect, ["run 1 disconnect handlers (ping timeout)"]),
+                (.workFinished, []),
+                (.onDisconnecting, ["run 1 disconnect handlers (ping timeout)"]),
+            ]),
+        Case(
+            name: "a close during the middlewares ends the socket: no rooms, no handlers, no admission",
+            steps: [
+                (.join(["a"]), []),
+                (.onDisconnect, []),
+                (.close(.transportClose), []),
+                (.admit(connectionHandlers: true), []),
+                (.join(["b"]), []),
+            ]),
+        Case(
+            name: "disconnecting handlers run while the socket is in its rooms, which it leaves before the disconnect handlers",
+            steps: [
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.onDisconnecting, []),
+                (.onDisconnect, []),
+                (.close(.serverNamespaceDisconnect), ["unroute", "run 1 disconnect handlers (server namespace disconnect)"]),
+                (.join(["r"]), []),
+                (.event("a"), []),
+                (.workFinished, ["leave", "run 1 disconnect handlers (server namespace disconnect)"]),
+                (.workFinished, []),
+            ]),
+        Case(
+            name: "events not yet dispatched are dropped when the socket closes",
+            steps: [
+                (.admit(connectionHandlers: true), ["admitted sid", "run connection handlers"]),
+                (.event("a"), []),
+                (.close(.transportClose), ["unroute", "leave"]),
+                (.workFinished, []),
+            ]),
+        Case(
+            name: "a client DISCONNECT closes the socket with the client's reason",
+            steps: [
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.onDisconnect, []),
+                (.packet(SocketIOPacket(type: .disconnect)), ["unroute", "leave", "run 1 disconnect handlers (client namespace disconnect)"]),
+                (.close(.transportClose), []),
+            ]),
+        Case(
+            name: "an ack answered before its deadline resolves once; its timer then does nothing",
+            steps: [
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.registerAck(id: 7, timeout: 5, at: 0), ["timer 7 at 5s"]),
+                (.packet(ack(7, ["ok"])), ["ack [\"ok\"]"]),
+                (.packet(ack(7, ["again"])), []),
+                (.ackTimer(id: 7, at: 5), []),
+            ]),
+        Case(
+            name: "an ack timer fires its timeout at the deadline, not before, and a late answer is ignored",
+            steps: [
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.registerAck(id: 1, timeout: 5, at: 10), ["timer 1 at 15s"]),
+                (.ackTimer(id: 1, at: 14), []),
+                (.ackTimer(id: 1, at: 15), ["ack operation has timed out"]),
+                (.packet(ack(1, [])), []),
+            ]),
+        Case(
+            name: "an ack without a timeout waits until the socket closes",
+            steps: [
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.registerAck(id: 1, timeout: nil, at: 0), []),
+                (.registerAck(id: 2, timeout: 3, at: 0), ["timer 2 at 3s"]),
+                (.close(.transportClose), ["unroute", "ack socket has been disconnected", "ack socket has been disconnected", "leave"]),
+                (.ackTimer(id: 2, at: 3), []),
+            ]),
+        Case(
+            name: "an ack asked of a socket that is not connected fails at once",
+            steps: [
+                (.registerAck(id: 1, timeout: 5, at: 0), ["ack socket has been disconnected"]),
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.close(.transportClose), ["unroute", "leave"]),
+                (.registerAck(id: 2, timeout: 5, at: 0), ["ack socket has been disconnected"]),
+            ]),
+        Case(
+            name: "a broadcast's timer ends the wait for its ack even before the socket's own deadline, once",
+            steps: [
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.registerAck(id: 4, timeout: 5, at: 1), ["timer 4 at 6s"]),
+                (.ackExpired(id: 4), ["ack operation has timed out"]),
+                (.ackExpired(id: 4), []),
+                (.packet(ack(4, ["late"])), []),
+            ]),
+        Case(
+            name: "an answer to an unknown ack is ignored",
+            steps: [
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.packet(ack(3, [])), []),
+            ]),
     ]
 
     @Test("each transition", arguments: cases)

@@ -126,16 +126,17 @@ public final class SocketIOLocalSockets: Sendable {
         respond: @escaping @Sendable ([SocketIOValue]) -> Void
     ) async -> [AckRecipients] {
         let frames = packet.frames
-        return await gather(onEveryLoop { shard in
-            let recipients = shard.select(options)
-            for socket in recipients {
-                socket.registerAck(id: ackID, timeout: options.timeout, ownTimer: false) { result in
-                    if case .success(let arguments) = result { respond(arguments) }
+        return await gather(
+            onEveryLoop { shard in
+                let recipients = shard.select(options)
+                for socket in recipients {
+                    socket.registerAck(id: ackID, timeout: options.timeout, ownTimer: false) { result in
+                        if case .success(let arguments) = result { respond(arguments) }
+                    }
                 }
-            }
-            EngineIOConnection.broadcast(frames, to: recipients.lazy.map(\.connection))
-            return AckRecipients(loop: recipients.first?.eventLoop, sockets: recipients)
-        })
+                EngineIOConnection.broadcast(frames, to: recipients.lazy.map(\.connection))
+                return AckRecipients(loop: recipients.first?.eventLoop, sockets: recipients)
+            })
     }
 
     /// The sockets of one loop that were asked for an acknowledgement.
@@ -167,11 +168,15 @@ public final class SocketIOLocalSockets: Sendable {
 
     /// The selected sockets with their rooms, as a bulk operation sees them.
     public func fetchSockets(_ options: SocketIOBroadcastOptions) async -> [SocketIORemoteSocket] {
-        Array(await gather(onEveryLoop { shard in
-            shard.select(options).map { socket in
-                SocketIORemoteSocket(id: socket.id, handshake: socket.handshake, rooms: shard.rooms(of: socket.id), data: socket.data, local: socket)
-            }
-        }).joined())
+        Array(
+            await gather(
+                onEveryLoop { shard in
+                    shard.select(options).map { socket in
+                        SocketIORemoteSocket(
+                            id: socket.id, handshake: socket.handshake, rooms: shard.rooms(of: socket.id), data: socket.data, local: socket)
+                    }
+                }
+            ).joined())
     }
 
     /// The socket with the given id, if it is connected here.
@@ -182,9 +187,10 @@ public final class SocketIOLocalSockets: Sendable {
     /// Each room of this server and how many local sockets are in it; the rooms named after a
     /// socket's own id are left out.
     public func roomSizes() async -> [(name: String, size: Int)] {
-        let perLoop = await gather(onEveryLoop { shard in
-            shard.roomSizes.filter { shard.member(id: $0.key) == nil }
-        })
+        let perLoop = await gather(
+            onEveryLoop { shard in
+                shard.roomSizes.filter { shard.member(id: $0.key) == nil }
+            })
         return perLoop.reduce(into: [String: Int]()) { total, sizes in total.merge(sizes, uniquingKeysWith: +) }.map { ($0.key, $0.value) }
     }
 

@@ -151,7 +151,8 @@ public final class SocketIOSocket: Sendable {
     public func emitWithAck(_ event: String, arguments: [SocketIOValue], timeout: Duration? = nil) async throws -> [SocketIOValue] {
         guard Self.checkEventName(event, logger: namespace.logger) else { throw SocketIOAckError.disconnected }
         let id = namespace.nextAckID()
-        let packet = SocketIOOutboundPacket(SocketIOPacket(type: .event, namespace: namespace.name, id: id, data: .array([.string(event)] + arguments)))
+        let packet = SocketIOOutboundPacket(
+            SocketIOPacket(type: .event, namespace: namespace.name, id: id, data: .array([.string(event)] + arguments)))
         return try await withCheckedThrowingContinuation { continuation in
             // Registered on the loop before the packet leaves: the answer cannot come first.
             registerAck(id: id, timeout: timeout, sending: packet) { continuation.resume(with: $0) }

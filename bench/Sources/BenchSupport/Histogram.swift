@@ -88,8 +88,8 @@ public struct Histogram: Sendable {
         self.init()
         let fields = text.split(separator: ";", omittingEmptySubsequences: false)
         guard fields.count == 5,
-              let total = UInt64(fields[1]), let sum = Double(fields[2]),
-              let minV = UInt64(fields[3]), let maxV = UInt64(fields[4])
+            let total = UInt64(fields[1]), let sum = Double(fields[2]),
+            let minV = UInt64(fields[3]), let maxV = UInt64(fields[4])
         else { return nil }
         for pair in fields[0].split(separator: ",") {
             let kv = pair.split(separator: ":")

@@ -46,7 +46,7 @@ public struct ProcessSample: Sendable {
 
     public static func read(pid: Int32) -> ProcessSample? {
         guard let stat = readSmallFile("/proc/\(pid)/stat"),
-              let status = readSmallFile("/proc/\(pid)/status")
+            let status = readSmallFile("/proc/\(pid)/status")
         else { return nil }
         // The command name (field 2) may contain spaces: fields are counted after the last ')'.
         guard let close = stat.lastIndex(of: ")") else { return nil }
@@ -63,8 +63,9 @@ public struct ProcessSample: Sendable {
                 threads = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "0") ?? 0
             }
         }
-        return ProcessSample(cpuSeconds: (utime + stime) / ticks, rssKiB: rss, threads: threads,
-                             runQueueWaitSeconds: runQueueWait(pid: pid))
+        return ProcessSample(
+            cpuSeconds: (utime + stime) / ticks, rssKiB: rss, threads: threads,
+            runQueueWaitSeconds: runQueueWait(pid: pid))
     }
 }
 

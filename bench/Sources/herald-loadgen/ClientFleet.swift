@@ -1,6 +1,7 @@
 import BenchSupport
 import NIOCore
 import NIOPosix
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,7 +9,10 @@ import Glibc
 /// The clients of one process: connects them at a bounded concurrency/rate, spread over event
 /// loops and source addresses, and gathers the per-loop counters.
 final class ClientFleet {
-    struct ConnectPhase { var connected = 0; var failed = 0 }
+    struct ConnectPhase {
+        var connected = 0
+        var failed = 0
+    }
     struct SlowResult: Sendable {
         var closedBeforeResume: Bool
         var closedAfterResume: Bool
@@ -65,7 +69,8 @@ final class ClientFleet {
             }
         if !sources.isEmpty {
             // IP_BIND_ADDRESS_NO_PORT (24): the port is chosen at connect time, per 4-tuple.
-            bootstrap = bootstrap
+            bootstrap =
+                bootstrap
                 .channelOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(IPPROTO_IP), name: 24), value: 1)
                 .bind(to: sources[globalIndex % sources.count])
         }
@@ -116,9 +121,11 @@ final class ClientFleet {
             let f = connectOne(globalIndex: globalOffset + next, timeout: timeout, slow: slow)
             if slow {
                 pendingSlow = f
-                if let ch = try? await f.get() { slowHandler = try? await ch.eventLoop.submit {
-                    NIOLoopBound(try ch.pipeline.syncOperations.handler(type: SocketIOClientHandler.self), eventLoop: ch.eventLoop)
-                }.get() }
+                if let ch = try? await f.get() {
+                    slowHandler = try? await ch.eventLoop.submit {
+                        NIOLoopBound(try ch.pipeline.syncOperations.handler(type: SocketIOClientHandler.self), eventLoop: ch.eventLoop)
+                    }.get()
+                }
             }
             inFlight.append(f)
             next += 1
@@ -176,16 +183,21 @@ final class ClientFleet {
         ch.read()
         var closedAfter = false
         while monotonicSeconds() - start < wait {
-            if !ch.isActive { closedAfter = true; break }
+            if !ch.isActive {
+                closedAfter = true
+                break
+            }
             try? await Task.sleep(for: .milliseconds(20))
         }
         let elapsed = monotonicSeconds() - start
-        let (code, sawDisconnect, total) = (try? await loop.submit {
-            (handler.value.sawCloseFrame, handler.value.sawDisconnectPacket, s.delivered)
-        }.get()) ?? (nil, false, 0)
-        return SlowResult(closedBeforeResume: closedBefore, closedAfterResume: closedAfter, receivedWhileStopped: received,
-                          receivedTotal: total, closeCode: code, sawDisconnectPacket: sawDisconnect,
-                          secondsToClose: closedAfter ? elapsed : nil)
+        let (code, sawDisconnect, total) =
+            (try? await loop.submit {
+                (handler.value.sawCloseFrame, handler.value.sawDisconnectPacket, s.delivered)
+            }.get()) ?? (nil, false, 0)
+        return SlowResult(
+            closedBeforeResume: closedBefore, closedAfterResume: closedAfter, receivedWhileStopped: received,
+            receivedTotal: total, closeCode: code, sawDisconnectPacket: sawDisconnect,
+            secondsToClose: closedAfter ? elapsed : nil)
     }
 
     func closeAll() async {

@@ -127,8 +127,9 @@ struct Loadgen: AsyncParsableCommand {
     func runWorker(index: Int, count: Int, group: MultiThreadedEventLoopGroup, target: Target) async throws {
         let (offset, n) = share(index: index, count: count)
         let fleet = try ClientFleet(group: group, target: target, path: path, query: query, sources: try sourceAddresses())
-        let phase = await fleet.connect(count: n, globalOffset: offset, concurrency: connectConcurrency,
-                                        rate: connectRate, timeout: connectTimeout, slowIndex: nil)
+        let phase = await fleet.connect(
+            count: n, globalOffset: offset, concurrency: connectConcurrency,
+            rate: connectRate, timeout: connectTimeout, slowIndex: nil)
         let snap = await fleet.snapshot()
         writeLine(fd: 1, "READY \(phase.connected) \(phase.failed) \(snap.connectTime.serialized())")
         let stdin = LineReader(fd: 0)
@@ -141,7 +142,10 @@ struct Loadgen: AsyncParsableCommand {
                 let expected = UInt64(phase.connected) * sent
                 let s = await fleet.waitForDeliveries(expected: expected, deadline: monotonicSeconds() + wait)
                 let last = await fleet.lastDelivery()
-                writeLine(fd: 1, "RESULT \(s.delivered) \(s.otherEvents) \(s.closedAfterHandshake) \(s.pingsAnswered) \(selfCPUSeconds()) \(last) \(s.latency.serialized())")
+                writeLine(
+                    fd: 1,
+                    "RESULT \(s.delivered) \(s.otherEvents) \(s.closedAfterHandshake) \(s.pingsAnswered) \(selfCPUSeconds()) \(last) \(s.latency.serialized())"
+                )
                 break
             }
         }
@@ -151,11 +155,12 @@ struct Loadgen: AsyncParsableCommand {
     // MARK: main
 
     func runMain(group: MultiThreadedEventLoopGroup, target: Target, threadCount: Int) async throws {
-        let pid: Int32? = switch serverPid {
-        case "none": nil
-        case "auto": findListeningPID(port: target.port)
-        default: Int32(serverPid)
-        }
+        let pid: Int32? =
+            switch serverPid {
+            case "none": nil
+            case "auto": findListeningPID(port: target.port)
+            default: Int32(serverPid)
+            }
         let s0 = pid.flatMap { ProcessSample.read(pid: $0) }
         let cpu0 = selfCPUSeconds()
 
@@ -172,8 +177,9 @@ struct Loadgen: AsyncParsableCommand {
         let connectStart = monotonicSeconds()
         let (offset, myCount) = share(index: 0, count: processes)
         let fleet = try ClientFleet(group: group, target: target, path: path, query: query, sources: try sourceAddresses())
-        let phase = await fleet.connect(count: myCount, globalOffset: offset, concurrency: connectConcurrency,
-                                        rate: connectRate, timeout: connectTimeout, slowIndex: slowClient ? 0 : nil)
+        let phase = await fleet.connect(
+            count: myCount, globalOffset: offset, concurrency: connectConcurrency,
+            rate: connectRate, timeout: connectTimeout, slowIndex: slowClient ? 0 : nil)
         var connected = phase.connected
         var failed = phase.failed
         var connectHist = await fleet.snapshot().connectTime
@@ -242,16 +248,17 @@ struct Loadgen: AsyncParsableCommand {
             // Ask the workers for their results (they wait for their own deliveries meanwhile).
             let waitLeft = Swift.max(0.2, duration + drain - pub.elapsed)
             for w in workers { w.send("REPORT \(sent) \(waitLeft)") }
-            var deliveries = await fleet.waitForDeliveries(expected: UInt64(receiversHere) * sent,
-                                                          deadline: monotonicSeconds() + waitLeft)
+            var deliveries = await fleet.waitForDeliveries(
+                expected: UInt64(receiversHere) * sent,
+                deadline: monotonicSeconds() + waitLeft)
             var lastDelivery = await fleet.lastDelivery()
             var workerCPU = 0.0
             for w in workers {
                 let rest = try await w.expect("RESULT")
                 let f = rest.split(separator: " ", maxSplits: 6)
                 guard f.count == 7, let d = UInt64(f[0]), let o = UInt64(f[1]), let closed = Int(f[2]),
-                      let pings = UInt64(f[3]), let cpu = Double(f[4]), let last = UInt64(f[5]),
-                      let h = Histogram(serialized: f[6])
+                    let pings = UInt64(f[3]), let cpu = Double(f[4]), let last = UInt64(f[5]),
+                    let h = Histogram(serialized: f[6])
                 else { throw LoadgenError.worker("bad RESULT line from worker \(w.index)") }
                 var snap = LoopStats.Snapshot.empty
                 snap.delivered = d

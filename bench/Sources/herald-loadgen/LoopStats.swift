@@ -32,9 +32,10 @@ final class LoopStats: @unchecked Sendable {
     }
 
     func snapshot() -> Snapshot {
-        Snapshot(latency: latency, connectTime: connectTime, delivered: delivered, otherEvents: otherEvents,
-                 pingsAnswered: pingsAnswered, handshakes: handshakes, handshakeFailures: handshakeFailures,
-                 closedAfterHandshake: closedAfterHandshake)
+        Snapshot(
+            latency: latency, connectTime: connectTime, delivered: delivered, otherEvents: otherEvents,
+            pingsAnswered: pingsAnswered, handshakes: handshakes, handshakeFailures: handshakeFailures,
+            closedAfterHandshake: closedAfterHandshake)
     }
 
     func resetDeliveries() {
@@ -46,8 +47,9 @@ final class LoopStats: @unchecked Sendable {
 
 extension LoopStats.Snapshot {
     static var empty: Self {
-        .init(latency: Histogram(), connectTime: Histogram(), delivered: 0, otherEvents: 0, pingsAnswered: 0,
-              handshakes: 0, handshakeFailures: 0, closedAfterHandshake: 0)
+        .init(
+            latency: Histogram(), connectTime: Histogram(), delivered: 0, otherEvents: 0, pingsAnswered: 0,
+            handshakes: 0, handshakeFailures: 0, closedAfterHandshake: 0)
     }
 
     mutating func merge(_ o: Self) {

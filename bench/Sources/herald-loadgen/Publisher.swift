@@ -42,9 +42,9 @@ final class Publisher: @unchecked Sendable {
     struct Result: Sendable {
         var sent = 0
         var answered = 0
-        var accepted = 0       // 2xx
-        var rejected = 0       // other status
-        var lateSends = 0      // sends more than 1 ms behind schedule
+        var accepted = 0  // 2xx
+        var rejected = 0  // other status
+        var lateSends = 0  // sends more than 1 ms behind schedule
         var maxLagMicros: UInt64 = 0
         var closedConnections = 0
         var elapsed: Double = 0
@@ -54,7 +54,7 @@ final class Publisher: @unchecked Sendable {
     let eventLoop: any EventLoop
     private var channels: [any Channel] = []
     private var outstanding: [Int] = []
-    private var sentTimes: [[UInt64]] = []   // per connection FIFO of send times (pipelining order)
+    private var sentTimes: [[UInt64]] = []  // per connection FIFO of send times (pipelining order)
     private var sentTimesHead: [Int] = []
     private var result = Result()
     private let headTemplate: HTTPRequestHead
@@ -79,10 +79,13 @@ final class Publisher: @unchecked Sendable {
         self.count = count
     }
 
-    static func connect(group: any EventLoopGroup, eventLoop: any EventLoop, host: String, port: Int, path: String,
-                        bearer: String?, rate: Double, count: Int, connections: Int, padBytes: Int) async throws -> Publisher {
-        let publisher = Publisher(eventLoop: eventLoop, host: host, port: port, path: path, bearer: bearer, rate: rate,
-                                  count: count, padBytes: padBytes)
+    static func connect(
+        group: any EventLoopGroup, eventLoop: any EventLoop, host: String, port: Int, path: String,
+        bearer: String?, rate: Double, count: Int, connections: Int, padBytes: Int
+    ) async throws -> Publisher {
+        let publisher = Publisher(
+            eventLoop: eventLoop, host: host, port: port, path: path, bearer: bearer, rate: rate,
+            count: count, padBytes: padBytes)
         for i in 0..<connections {
             let channel = try await ClientBootstrap(group: eventLoop)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)

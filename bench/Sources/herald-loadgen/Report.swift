@@ -8,11 +8,11 @@ struct Report {
     var connectHist = Histogram()
     var pid: Int32?
     var threads = 0
-    var s0: ProcessSample?      // before connecting
-    var s1: ProcessSample?      // all connected
-    var sIdle: ProcessSample?   // after settling
-    var s2: ProcessSample?      // publish start
-    var s3: ProcessSample?      // after drain
+    var s0: ProcessSample?  // before connecting
+    var s1: ProcessSample?  // all connected
+    var sIdle: ProcessSample?  // after settling
+    var s2: ProcessSample?  // publish start
+    var s3: ProcessSample?  // after drain
     var published = false
     var pub = Publisher.Result()
     var sent: UInt64 = 0
@@ -22,7 +22,7 @@ struct Report {
     var loadgenCPU = 0.0
     var workerCPU = 0.0
     var loadgenPublishCPU = 0.0
-    var loadgenWait = 0.0   // main process only, publish phase
+    var loadgenWait = 0.0  // main process only, publish phase
     var slow: ClientFleet.SlowResult?
 
     var expected: UInt64 { UInt64(receivers) * sent }
@@ -136,10 +136,16 @@ struct Report {
         func f(_ v: Double, _ d: Int = 1) -> String { formatFixed(v, digits: d) }
         var lines: [String] = []
         lines.append("── herald-loadgen \(o.label.isEmpty ? "" : "[\(o.label)] ")\(o.url)  (\(o.processes) process(es) × \(threads) loop(s))")
-        lines.append("  clients     \(connected)/\(o.clients) connected, \(failed) failed; connect total \(f(connectSeconds, 2)) s (\(f(connectsPerSecond, 0))/s), p50 \(f(ms(connectHist.value(atQuantile: 0.5)))) ms, p99 \(f(ms(connectHist.value(atQuantile: 0.99)))) ms, max \(f(ms(connectHist.maxValue))) ms")
+        lines.append(
+            "  clients     \(connected)/\(o.clients) connected, \(failed) failed; connect total \(f(connectSeconds, 2)) s (\(f(connectsPerSecond, 0))/s), p50 \(f(ms(connectHist.value(atQuantile: 0.5)))) ms, p99 \(f(ms(connectHist.value(atQuantile: 0.99)))) ms, max \(f(ms(connectHist.maxValue))) ms"
+        )
         if published {
-            lines.append("  publish     \(sent) msgs at \(f(o.rate)) msg/s for \(f(o.duration)) s: \(pub.accepted) accepted, \(pub.rejected) rejected, \(pub.sent - pub.answered) unanswered, \(pub.lateSends) late; emit p99 \(f(ms(pub.responseTime.value(atQuantile: 0.99)), 2)) ms")
-            lines.append("  deliveries  \(deliveries.delivered)/\(expected) (\(f(ratio * 100, 2)) %), \(f(deliveriesPerSecond, 0))/s; latency p50 \(f(ms(deliveries.latency.value(atQuantile: 0.5)), 2)) p90 \(f(ms(deliveries.latency.value(atQuantile: 0.9)), 2)) p99 \(f(ms(deliveries.latency.value(atQuantile: 0.99)), 2)) max \(f(ms(deliveries.latency.maxValue), 2)) ms")
+            lines.append(
+                "  publish     \(sent) msgs at \(f(o.rate)) msg/s for \(f(o.duration)) s: \(pub.accepted) accepted, \(pub.rejected) rejected, \(pub.sent - pub.answered) unanswered, \(pub.lateSends) late; emit p99 \(f(ms(pub.responseTime.value(atQuantile: 0.99)), 2)) ms"
+            )
+            lines.append(
+                "  deliveries  \(deliveries.delivered)/\(expected) (\(f(ratio * 100, 2)) %), \(f(deliveriesPerSecond, 0))/s; latency p50 \(f(ms(deliveries.latency.value(atQuantile: 0.5)), 2)) p90 \(f(ms(deliveries.latency.value(atQuantile: 0.9)), 2)) p99 \(f(ms(deliveries.latency.value(atQuantile: 0.99)), 2)) max \(f(ms(deliveries.latency.maxValue), 2)) ms"
+            )
         }
         var server = "  server      "
         if let pid { server += "pid \(pid)" } else { server += "pid unknown" }
@@ -165,7 +171,9 @@ struct Report {
             lines.append("  WARNING     the load generator used \(f(loadgenCorePercent(o), 0)) % of its CPUs: it may be the bottleneck")
         }
         if let slow {
-            lines.append("  slow client disconnected: \(slow.closedBeforeResume || slow.closedAfterResume) (while stopped: \(slow.closedBeforeResume)); got \(slow.receivedWhileStopped) while stopped, \(slow.receivedTotal) in all; close code \(slow.closeCode.map(String.init) ?? "-"), EIO disconnect packet \(slow.sawDisconnectPacket)")
+            lines.append(
+                "  slow client disconnected: \(slow.closedBeforeResume || slow.closedAfterResume) (while stopped: \(slow.closedBeforeResume)); got \(slow.receivedWhileStopped) while stopped, \(slow.receivedTotal) in all; close code \(slow.closeCode.map(String.init) ?? "-"), EIO disconnect packet \(slow.sawDisconnectPacket)"
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }

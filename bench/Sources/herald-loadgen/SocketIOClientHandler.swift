@@ -4,8 +4,8 @@ import NIOCore
 /// Static bytes every client writes: built once, shared by all channels (ByteBuffer is CoW).
 struct ClientFrames: Sendable {
     let upgradeRequest: ByteBuffer
-    let connectPacket: ByteBuffer    // "40" (default namespace)
-    let pongPacket: ByteBuffer       // "3"
+    let connectPacket: ByteBuffer  // "40" (default namespace)
+    let pongPacket: ByteBuffer  // "3"
 
     init(host: String, port: Int, path: String, query: String, connectPayload: String) {
         let alloc = ByteBufferAllocator()
@@ -115,8 +115,8 @@ final class SocketIOClientHandler: ChannelInboundHandler {
         while state != .closed {
             let available = buffer.readableBytes
             guard available >= 2,
-                  let b0 = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
-                  let b1 = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self)
+                let b0 = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
+                let b1 = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self)
             else { return }
             let opcode = b0 & 0x0F
             let masked = (b1 & 0x80) != 0
@@ -257,7 +257,9 @@ final class SocketIOClientHandler: ChannelInboundHandler {
 }
 
 enum LoadgenError: Error, CustomStringConvertible {
-    case closedDuringHandshake, upgradeRefused, connectError, handshakeTimeout, badURL(String), worker(String)
+    case closedDuringHandshake, upgradeRefused, connectError, handshakeTimeout
+    case badURL(String)
+    case worker(String)
     var description: String {
         switch self {
         case .closedDuringHandshake: "connection closed during the handshake"

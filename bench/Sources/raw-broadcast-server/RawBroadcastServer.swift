@@ -50,11 +50,14 @@ struct RawBroadcastServer: AsyncParsableCommand {
                 channel.eventLoop.makeCompletedFuture {
                     let emit = EmitHandler(registries: registries)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
-                            if let h = try? context.pipeline.syncOperations.handler(type: EmitHandler.self) {
-                                context.pipeline.syncOperations.removeHandler(h, promise: nil)
+                        withServerUpgrade: (
+                            upgraders: [upgrader],
+                            completionHandler: { context in
+                                if let h = try? context.pipeline.syncOperations.handler(type: EmitHandler.self) {
+                                    context.pipeline.syncOperations.removeHandler(h, promise: nil)
+                                }
                             }
-                        }))
+                        ))
                     try channel.pipeline.syncOperations.addHandler(emit)
                 }
             }
@@ -147,7 +150,8 @@ final class RawWriter: ChannelDuplexHandler, RemovableChannelHandler {
         registry.nextSid += 1
         sid = "raw\(registry.nextSid)x\(UInt(bitPattern: ObjectIdentifier(registry).hashValue) % 100_000)"
         let open = "0{\"sid\":\"\(sid)\",\(openInfo)}"
-        context.writeAndFlush(wrapOutboundOut(WebSocketBytes.serverFrame(payload: Array(open.utf8), allocator: context.channel.allocator)), promise: nil)
+        context.writeAndFlush(
+            wrapOutboundOut(WebSocketBytes.serverFrame(payload: Array(open.utf8), allocator: context.channel.allocator)), promise: nil)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -174,17 +178,21 @@ final class RawWriter: ChannelDuplexHandler, RemovableChannelHandler {
 
     func sendText(_ text: String) {
         guard let context else { return }
-        context.writeAndFlush(wrapOutboundOut(WebSocketBytes.serverFrame(payload: Array(text.utf8), allocator: context.channel.allocator)), promise: nil)
+        context.writeAndFlush(
+            wrapOutboundOut(WebSocketBytes.serverFrame(payload: Array(text.utf8), allocator: context.channel.allocator)), promise: nil)
     }
 
     func sendClose() {
         guard let context else { return }
-        context.writeAndFlush(wrapOutboundOut(WebSocketBytes.serverFrame(opcode: WebSocketBytes.opClose, payload: [0x03, 0xE8], allocator: context.channel.allocator)), promise: nil)
+        context.writeAndFlush(
+            wrapOutboundOut(WebSocketBytes.serverFrame(opcode: WebSocketBytes.opClose, payload: [0x03, 0xE8], allocator: context.channel.allocator)),
+            promise: nil)
     }
 
     func sendFrame(opcode: UInt8, payload: ByteBuffer) {
         guard let context else { return }
-        context.writeAndFlush(wrapOutboundOut(WebSocketBytes.serverFrame(opcode: opcode, payload: payload, allocator: context.channel.allocator)), promise: nil)
+        context.writeAndFlush(
+            wrapOutboundOut(WebSocketBytes.serverFrame(opcode: opcode, payload: payload, allocator: context.channel.allocator)), promise: nil)
     }
 }
 
@@ -202,7 +210,8 @@ final class EngineIOFrameHandler: ChannelInboundHandler {
             let payload = frame.unmaskedData
             guard let first = payload.getInteger(at: payload.readerIndex, as: UInt8.self) else { return }
             if first == UInt8(ascii: "4"), payload.readableBytes >= 2,
-               payload.getInteger(at: payload.readerIndex + 1, as: UInt8.self) == UInt8(ascii: "0") {
+                payload.getInteger(at: payload.readerIndex + 1, as: UInt8.self) == UInt8(ascii: "0")
+            {
                 writer.sendText("40{\"sid\":\"\(writer.sid)\"}")
                 writer.joined()
             } else if first == UInt8(ascii: "2") {
@@ -277,18 +286,19 @@ final class EmitHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func buildFrame(from body: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer? {
         let bytes = body.readableBytesView
         guard let eventKeyEnd = find(Array("\"event\"".utf8), in: bytes),
-              let eventKey = skipColon(bytes, from: eventKeyEnd),
-              bytes[eventKey] == UInt8(ascii: "\""),
-              let eventEnd = bytes[(eventKey + 1)...].firstIndex(of: UInt8(ascii: "\"")),
-              let dataKeyEnd = find(Array("\"data\"".utf8), in: bytes),
-              let dataKey = skipColon(bytes, from: dataKeyEnd),
-              let close = bytes.lastIndex(of: UInt8(ascii: "}")), close > dataKey
+            let eventKey = skipColon(bytes, from: eventKeyEnd),
+            bytes[eventKey] == UInt8(ascii: "\""),
+            let eventEnd = bytes[(eventKey + 1)...].firstIndex(of: UInt8(ascii: "\"")),
+            let dataKeyEnd = find(Array("\"data\"".utf8), in: bytes),
+            let dataKey = skipColon(bytes, from: dataKeyEnd),
+            let close = bytes.lastIndex(of: UInt8(ascii: "}")), close > dataKey
         else { return nil }
         var dataEnd = close
-        while dataEnd > dataKey, bytes[dataEnd - 1] == 0x20 || bytes[dataEnd - 1] == 0x0A || bytes[dataEnd - 1] == 0x0D || bytes[dataEnd - 1] == 0x09 { dataEnd -= 1 }
+        while dataEnd > dataKey, bytes[dataEnd - 1] == 0x20 || bytes[dataEnd - 1] == 0x0A || bytes[dataEnd - 1] == 0x0D || bytes[dataEnd - 1] == 0x09
+        { dataEnd -= 1 }
         let event = bytes[(eventKey + 1)..<eventEnd]
         let data = bytes[dataKey..<dataEnd]
-        let payloadLength = 4 + event.count + 2 + data.count + 1   // 42[" + event + ", + data + ]
+        let payloadLength = 4 + event.count + 2 + data.count + 1  // 42[" + event + ", + data + ]
         var frame = allocator.buffer(capacity: payloadLength + 10)
         WebSocketBytes.writeHeader(into: &frame, opcode: WebSocketBytes.opText, length: payloadLength, masked: false)
         frame.writeString("42[\"")
@@ -317,7 +327,10 @@ final class EmitHandler: ChannelInboundHandler, RemovableChannelHandler {
         var i = hay.startIndex
         while i <= hay.endIndex - needle.count {
             var match = true
-            for k in 0..<needle.count where hay[i + k] != needle[k] { match = false; break }
+            for k in 0..<needle.count where hay[i + k] != needle[k] {
+                match = false
+                break
+            }
             if match { return i + needle.count }
             i += 1
         }
