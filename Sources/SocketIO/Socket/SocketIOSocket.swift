@@ -259,7 +259,16 @@ public final class SocketIOSocket: Sendable {
             case .removeRoom(let room):
                 namespace.localSockets.leave(self, room)
             case .run(let work):
-                if continuing { next = work } else { start(work) }
+                if continuing {
+                    next = work
+                } else if case .connectionHandlers = work {
+                    // The CONNECT packet written just before may still be queued in the engine
+                    // (this runs inside one of its delegate calls): the handlers start once it
+                    // has been written, as the reference emits `connection` after sending it.
+                    eventLoop.execute { self.start(work) }
+                } else {
+                    start(work)
+                }
             case .resolveAck(let callback, let result):
                 callback(result)
             case .scheduleAckTimer(let ackID, let deadline):
