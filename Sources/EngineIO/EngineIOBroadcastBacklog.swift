@@ -1,7 +1,8 @@
 import Synchronization
 
-/// The bytes of broadcasts handed to event loops that have not written them yet: what a
-/// publisher outpacing the loops piles up in memory. Publishers check it against their limit
+/// The bytes of broadcasts handed to event loops that have not selected and written their
+/// recipients yet: what a publisher outpacing the loops piles up in memory. One per server, shared
+/// by the Engine.IO fan-out and the Socket.IO shards above it. Publishers check it against their limit
 /// and wait for it to go down (``wait(untilAtMost:)``) or refuse new work.
 public final class EngineIOBroadcastBacklog: Sendable {
     private let bytes = Atomic<Int>(0)
@@ -16,16 +17,16 @@ public final class EngineIOBroadcastBacklog: Sendable {
 
     private let nextWaiterID = Atomic<Int>(0)
 
-    init() {}
+    package init() {}
 
     /// The bytes waiting for an event loop now.
     public var pendingBytes: Int { bytes.load(ordering: .relaxed) }
 
-    func add(_ count: Int) {
+    package func add(_ count: Int) {
         bytes.add(count, ordering: .relaxed)
     }
 
-    func remove(_ count: Int) {
+    package func remove(_ count: Int) {
         let now = bytes.subtract(count, ordering: .relaxed).newValue
         guard waiting.load(ordering: .relaxed) > 0 else { return }
         let ready = waiters.withLock { waiters -> [Waiter] in

@@ -11,17 +11,28 @@ public final class EngineIOServer: Sendable {
     /// The server's settings.
     public let configuration: EngineIOConfiguration
     /// What the server had to give up on: dropped volatile packets, slow clients.
-    public let statistics = EngineIOStatistics()
+    public let statistics: EngineIOStatistics
     private let sessions = NIOLockedValueBox<[String: EngineIOConnection]>([:])
     private let onConnection: @Sendable (EngineIOConnection) -> any EngineIOConnectionDelegate
 
     /// Creates a server; `onConnection` is called for each new session and returns the object
     /// that receives its messages.
-    public init(
+    public convenience init(
         configuration: EngineIOConfiguration = .init(),
         onConnection: @escaping @Sendable (EngineIOConnection) -> any EngineIOConnectionDelegate
     ) {
+        self.init(configuration: configuration, statistics: EngineIOStatistics(), onConnection: onConnection)
+    }
+
+    /// Creates a server counting into `statistics`, which a layer above may share (its broadcasts
+    /// count in the same backlog).
+    package init(
+        configuration: EngineIOConfiguration,
+        statistics: EngineIOStatistics,
+        onConnection: @escaping @Sendable (EngineIOConnection) -> any EngineIOConnectionDelegate
+    ) {
         self.configuration = configuration
+        self.statistics = statistics
         self.onConnection = onConnection
     }
 
@@ -219,12 +230,17 @@ extension Duration {
 public enum RandomID {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
-    /// A new random identifier.
+    /// A new random identifier: 20 characters of 6 random bits each, from two 64-bit draws.
     public static func make() -> String {
         var generator = SystemRandomNumberGenerator()
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(20)
-        for _ in 0..<20 { bytes.append(alphabet[Int(generator.next(upperBound: UInt8(64)))]) }
-        return String(decoding: bytes, as: UTF8.self)
+        let high = generator.next()
+        let low = generator.next()
+        return String(unsafeUninitializedCapacity: 20) { characters in
+            for index in 0..<10 {
+                characters[index] = alphabet[Int(truncatingIfNeeded: high >> (UInt64(index) * 6)) & 63]
+                characters[10 + index] = alphabet[Int(truncatingIfNeeded: low >> (UInt64(index) * 6)) & 63]
+            }
+            return 20
+        }
     }
 }

@@ -7,7 +7,7 @@ public final class EngineIOStatistics: Sendable {
     /// Broadcasts handed to event loops and not yet written.
     public let broadcastBacklog = EngineIOBroadcastBacklog()
 
-    init() {}
+    package init() {}
 
     /// Volatile packets dropped because their client was not ready for them.
     public var droppedPackets: Int { dropped.load(ordering: .relaxed) }

@@ -33,9 +33,7 @@ public final class BackpressureStats: Sendable {
 extension HeraldGateway {
     /// The bytes of broadcasts waiting for the event loops: those waiting for a loop to select
     /// their recipients, and those waiting for another loop to write to a WebSocket.
-    var broadcastBacklogBytes: Int {
-        io.statistics.broadcastBacklog.pendingBytes + io.engine.statistics.broadcastBacklog.pendingBytes
-    }
+    var broadcastBacklogBytes: Int { io.engine.statistics.broadcastBacklog.pendingBytes }
 
     /// Throws when the broadcast backlog is past its limit: for publishers that answer at once.
     public func checkBacklog() throws(HeraldOverloadedError) {
@@ -52,10 +50,6 @@ extension HeraldGateway {
         let limit = configuration.maxBroadcastBacklogBytes
         guard broadcastBacklogBytes > limit else { return }
         backpressure.consumerWaited()
-        // Each part down to the limit, until both together are (or the task is cancelled).
-        while broadcastBacklogBytes > limit, !Task.isCancelled {
-            await io.statistics.broadcastBacklog.wait(untilAtMost: limit / 2)
-            await io.engine.statistics.broadcastBacklog.wait(untilAtMost: limit / 2)
-        }
+        await io.engine.statistics.broadcastBacklog.wait(untilAtMost: limit / 2)
     }
 }

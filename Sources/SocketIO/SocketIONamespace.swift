@@ -1,3 +1,4 @@
+import EngineIO
 import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
@@ -21,7 +22,7 @@ public final class SocketIONamespace: Sendable {
 
     private let handlers = NIOLockedValueBox(Handlers())
 
-    init(name: String, adapter factory: SocketIOAdapterFactory, logger: Logger, backlog: SocketIOBroadcastBacklog, parent: SocketIONamespace? = nil) {
+    init(name: String, adapter factory: SocketIOAdapterFactory, logger: Logger, backlog: EngineIOBroadcastBacklog, parent: SocketIONamespace? = nil) {
         self.name = name
         self.logger = logger
         self.parent = parent

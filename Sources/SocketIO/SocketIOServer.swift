@@ -29,9 +29,10 @@ public final class SocketIOServer: Sendable {
         configuration: SocketIOConfiguration = .init(),
         adapter: @escaping SocketIOAdapterFactory = { InMemoryAdapter(sockets: $0) }
     ) {
-        let core = Core(configuration: configuration, adapter: adapter)
+        let engineStatistics = EngineIOStatistics()
+        let core = Core(configuration: configuration, adapter: adapter, backlog: engineStatistics.broadcastBacklog)
         self.core = core
-        self.engine = EngineIOServer(configuration: configuration.engine) { connection in
+        self.engine = EngineIOServer(configuration: configuration.engine, statistics: engineStatistics) { connection in
             SocketIOClient(connection: connection, server: core)
         }
     }
@@ -82,6 +83,8 @@ extension SocketIOServer {
         let configuration: SocketIOConfiguration
         let adapter: SocketIOAdapterFactory
         let statistics = SocketIOStatistics()
+        /// The bytes of broadcasts waiting for event loops, shared with the engine's fan-out.
+        let backlog: EngineIOBroadcastBacklog
         private let registry = NIOLockedValueBox(Registry())
         private let parents = NIOLockedValueBox<[SocketIOParentNamespace]>([])
 
@@ -93,9 +96,10 @@ extension SocketIOServer {
             var connecting: [String: Int] = [:]
         }
 
-        init(configuration: SocketIOConfiguration, adapter: @escaping SocketIOAdapterFactory) {
+        init(configuration: SocketIOConfiguration, adapter: @escaping SocketIOAdapterFactory, backlog: EngineIOBroadcastBacklog) {
             self.configuration = configuration
             self.adapter = adapter
+            self.backlog = backlog
         }
 
         var logger: Logger { configuration.logger }
@@ -103,7 +107,7 @@ extension SocketIOServer {
         func namespace(named name: String) -> SocketIONamespace {
             registry.withLockedValue { registry in
                 if let namespace = registry.namespaces[name] { return namespace }
-                let namespace = SocketIONamespace(name: name, adapter: adapter, logger: logger, backlog: statistics.broadcastBacklog)
+                let namespace = SocketIONamespace(name: name, adapter: adapter, logger: logger, backlog: backlog)
                 registry.namespaces[name] = namespace
                 return namespace
             }
@@ -123,7 +127,7 @@ extension SocketIOServer {
                     registry.connecting[name, default: 0] += 1
                     if let namespace = registry.namespaces[name] { return namespace }
                     let namespace = SocketIONamespace(
-                        name: name, adapter: adapter, logger: logger, backlog: statistics.broadcastBacklog, parent: parent.template)
+                        name: name, adapter: adapter, logger: logger, backlog: backlog, parent: parent.template)
                     registry.namespaces[name] = namespace
                     parent.addChild(namespace)
                     return namespace
@@ -176,7 +180,7 @@ public final class SocketIOParentNamespace: Sendable {
     init(server: SocketIOServer.Core, matches: @escaping @Sendable (String, SocketIOValue?) -> Bool) {
         self.matches = matches
         self.template = SocketIONamespace(
-            name: "<dynamic>", adapter: server.adapter, logger: server.logger, backlog: server.statistics.broadcastBacklog)
+            name: "<dynamic>", adapter: server.adapter, logger: server.logger, backlog: server.backlog)
     }
 
     func addChild(_ namespace: SocketIONamespace) {

@@ -1,12 +1,9 @@
 import Synchronization
 
-/// Counters of what a Socket.IO server refused to keep, and its broadcast backlog, for metrics.
+/// Counters of what a Socket.IO server refused to keep, for metrics.
 public final class SocketIOStatistics: Sendable {
     private let eventBacklogs = Atomic<Int>(0)
     private let removedNamespaces = Atomic<Int>(0)
-
-    /// The bytes of broadcasts waiting for event loops to select and write their recipients.
-    public let broadcastBacklog = SocketIOBroadcastBacklog()
 
     init() {}
 

@@ -138,4 +138,17 @@ struct EngineIOCodecTests {
         #expect(path == "/socket.io/")
         #expect(query == ["EIO": "4", "transport": "polling", "t": "a b c", "flag": ""])
     }
+
+    @Test("session and socket ids are 20 URL-safe characters, and every character position varies")
+    func randomIDs() {
+        let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        let ids = (0..<2000).map { _ in RandomID.make() }
+        #expect(Set(ids).count == ids.count)
+        for id in ids { #expect(id.count == 20 && id.allSatisfy(alphabet.contains)) }
+        // 2000 draws of 6 random bits leave no position with fewer than 40 of its 64 characters.
+        for position in 0..<20 {
+            let characters = Set(ids.map { Array($0)[position] })
+            #expect(characters.count > 40, "position \(position) took \(characters.count) characters")
+        }
+    }
 }

@@ -25,12 +25,12 @@ public final class SocketIOLocalSockets: Sendable {
 
     /// The namespace's name.
     public let namespace: String
-    let backlog: SocketIOBroadcastBacklog
+    let backlog: EngineIOBroadcastBacklog
     /// The shards by loop: looked up once per loop per operation, never per recipient.
     private let shards = NIOLockedValueBox<[ObjectIdentifier: LoopShard]>([:])
     private let socketCount = Atomic<Int>(0)
 
-    init(namespace: String, backlog: SocketIOBroadcastBacklog) {
+    init(namespace: String, backlog: EngineIOBroadcastBacklog) {
         self.namespace = namespace
         self.backlog = backlog
     }
