@@ -172,6 +172,17 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
         }
     }
 
+    /// The client closed its side of the TCP connection without a close frame (the server's
+    /// channels allow half-closure, for HTTP): nothing more will come, so the connection ends now
+    /// rather than at the next missed ping.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         closing = true
         if let connection, let transport { connection.socketClosed(transport, reason: .transportClose) }
