@@ -34,9 +34,16 @@ public struct SocketIOOutboundPacket: Sendable {
 
     /// An event whose arguments are already a JSON array, spliced in without being parsed.
     public init(event: String, jsonArguments: ByteBuffer, namespace: String, id: Int? = nil, isVolatile: Bool = false) {
+        self.init(event: event, jsonArguments: jsonArguments, namespace: namespace, id: id, isVolatile: isVolatile, offset: nil)
+    }
+
+    /// An event spliced from raw JSON, with a recovery offset as its last argument when given.
+    init(event: String, jsonArguments: ByteBuffer, namespace: String, id: Int? = nil, isVolatile: Bool = false, offset: String?) {
         self.packet = nil
         self.frames = [
-            .message(SocketIOEncoder.encodeEvent(event, jsonArguments: jsonArguments, namespace: namespace, id: id), isVolatile: isVolatile)
+            .message(
+                SocketIOEncoder.encodeEvent(event, jsonArguments: jsonArguments, namespace: namespace, id: id, trailingString: offset),
+                isVolatile: isVolatile)
         ]
     }
 }

@@ -63,8 +63,11 @@ public struct SocketIOBroadcastOperator: Sendable {
             delivered?(0)
             return
         }
-        let packet = SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + arguments))
-        send(SocketIOOutboundPacket(packet, isVolatile: options.isVolatile), delivered: delivered)
+        let (name, isVolatile) = (namespace.name, options.isVolatile)
+        send(delivered: delivered) { offset in
+            let data: [SocketIOValue] = [.string(event)] + arguments + (offset.map { [.string($0)] } ?? [])
+            return SocketIOOutboundPacket(SocketIOPacket(type: .event, namespace: name, data: .array(data)), isVolatile: isVolatile)
+        }
     }
 
     /// Emits an event whose arguments are the given JSON array, spliced into the packet without
@@ -75,15 +78,38 @@ public struct SocketIOBroadcastOperator: Sendable {
             delivered?(0)
             return
         }
-        send(
-            SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: namespace.name, isVolatile: options.isVolatile),
-            delivered: delivered)
+        let (name, isVolatile) = (namespace.name, options.isVolatile)
+        send(delivered: delivered) { offset in
+            SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: name, isVolatile: isVolatile, offset: offset)
+        }
     }
 
     /// Local sockets first (one hop per event loop), then the other servers through the adapter.
-    private func send(_ packet: SocketIOOutboundPacket, delivered: (@Sendable (Int) -> Void)?) {
-        namespace.localSockets.broadcast(packet, options: options, delivered: delivered)
-        namespace.adapter.broadcast(packet, options: options)
+    /// With recovery on, a packet that can be replayed (not volatile) is logged first, and gets
+    /// its offset from the log: `packet` builds it with the offset, or without (`nil`).
+    private func send(delivered: (@Sendable (Int) -> Void)?, _ packet: (String?) -> SocketIOOutboundPacket) {
+        Self.send(namespace: namespace, options: options, only: nil, delivered: delivered, packet)
+    }
+
+    /// `only` limits the delivery to one loop's sockets, and to this server: a socket's emit to
+    /// itself.
+    static func send(
+        namespace: SocketIONamespace,
+        options: SocketIOBroadcastOptions,
+        only loop: (any EventLoop)?,
+        delivered: (@Sendable (Int) -> Void)?,
+        _ packet: (String?) -> SocketIOOutboundPacket
+    ) {
+        guard let log = namespace.recoveryLog, !options.isVolatile else {
+            let outbound = packet(nil)
+            namespace.localSockets.broadcast(outbound, options: options, queued: false, only: loop, delivered: delivered)
+            if loop == nil { namespace.adapter.broadcast(outbound, options: options) }
+            return
+        }
+        log.append(options, packet: packet) { outbound in
+            namespace.localSockets.broadcast(outbound, options: options, queued: true, only: loop, delivered: delivered)
+            if loop == nil { namespace.adapter.broadcast(outbound, options: options) }
+        }
     }
 
     /// Emits an event and waits for every selected client's acknowledgement, up to the timeout

@@ -43,23 +43,37 @@ public enum SocketIOEncoder {
         jsonArguments arguments: ByteBuffer,
         namespace: String = "/",
         id: Int? = nil,
+        trailingString: String? = nil,
         allocator: ByteBufferAllocator = .init()
     ) -> ByteBuffer {
-        var text = allocator.buffer(capacity: arguments.readableBytes + event.utf8.count + namespace.utf8.count + 12)
+        var text = allocator.buffer(
+            capacity: arguments.readableBytes + event.utf8.count + namespace.utf8.count + (trailingString?.utf8.count ?? 0) + 16)
         writeHeader(type: .event, attachments: 0, namespace: namespace, id: id, into: &text)
         text.writeInteger(UInt8(ascii: "["))
         JSON.writeString(event, into: &text)
-        var rest = arguments
-        // Skip the opening bracket of the array; an empty array leaves only the event name.
-        while let byte = rest.readInteger(as: UInt8.self), byte != UInt8(ascii: "[") {}
-        if rest.readableBytesView.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 && $0 != UInt8(ascii: "]") }) {
+        // The array's elements: after its opening bracket, before its closing one.
+        var start = arguments.readerIndex
+        let view = arguments.readableBytesView
+        if let open = view.firstIndex(of: UInt8(ascii: "[")) { start = open + 1 }
+        var end = arguments.writerIndex
+        while end > start, let byte = arguments.getInteger(at: end - 1, as: UInt8.self), isWhitespace(byte) { end -= 1 }
+        if end > start, arguments.getInteger(at: end - 1, as: UInt8.self) == UInt8(ascii: "]") { end -= 1 }
+        if let elements = arguments.getSlice(at: start, length: max(end - start, 0)),
+            elements.readableBytesView.contains(where: { !isWhitespace($0) })
+        {
             text.writeInteger(UInt8(ascii: ","))
-        } else {
-            rest.clear()
-            text.writeInteger(UInt8(ascii: "]"))
+            text.writeImmutableBuffer(elements)
         }
-        text.writeBuffer(&rest)
+        if let trailingString {
+            text.writeInteger(UInt8(ascii: ","))
+            JSON.writeString(trailingString, into: &text)
+        }
+        text.writeInteger(UInt8(ascii: "]"))
         return text
+    }
+
+    private static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
     }
 }
 

@@ -19,6 +19,9 @@ public struct SocketIOConfiguration: Sendable {
     /// reference's `cleanupEmptyChildNamespaces` (which defaults to off; here on, so that clients
     /// cannot grow the server's memory by naming new namespaces).
     public var cleanupEmptyChildNamespaces = true
+    /// Connection state recovery (off by default, as in the reference): clients that lost their
+    /// connection come back with their id, rooms, data and the events they missed.
+    public var connectionStateRecovery: SocketIOConnectionStateRecovery?
     /// Where the server logs.
     public var logger: Logger = Logger(label: "socket.io")
 

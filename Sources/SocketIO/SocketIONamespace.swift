@@ -13,6 +13,8 @@ public final class SocketIONamespace: Sendable {
     public let localSockets: SocketIOLocalSockets
     let parent: SocketIONamespace?
     let logger: Logger
+    /// The events a recovering socket may have missed, when recovery is on.
+    let recoveryLog: SocketIORecoveryLog?
 
     private struct Handlers {
         var middlewares: [SocketIOMiddleware] = []
@@ -22,10 +24,18 @@ public final class SocketIONamespace: Sendable {
 
     private let handlers = NIOLockedValueBox(Handlers())
 
-    init(name: String, adapter factory: SocketIOAdapterFactory, logger: Logger, backlog: EngineIOBroadcastBacklog, parent: SocketIONamespace? = nil) {
+    init(
+        name: String,
+        adapter factory: SocketIOAdapterFactory,
+        logger: Logger,
+        backlog: EngineIOBroadcastBacklog,
+        recovery: SocketIOConnectionStateRecovery? = nil,
+        parent: SocketIONamespace? = nil
+    ) {
         self.name = name
         self.logger = logger
         self.parent = parent
+        self.recoveryLog = recovery.map { SocketIORecoveryLog(window: $0.maxDisconnectionDuration, maxBytes: $0.maxLogBytes) }
         let sockets = SocketIOLocalSockets(namespace: name, backlog: backlog)
         self.localSockets = sockets
         self.adapter = factory(sockets)

@@ -85,6 +85,8 @@ extension SocketIOServer {
         let statistics = SocketIOStatistics()
         /// The bytes of broadcasts waiting for event loops, shared with the engine's fan-out.
         let backlog: EngineIOBroadcastBacklog
+        /// The sessions of clients that went away, kept for recovery when it is on.
+        let sessions: SocketIOSessionTable?
         private let registry = NIOLockedValueBox(Registry())
         private let parents = NIOLockedValueBox<[SocketIOParentNamespace]>([])
 
@@ -100,6 +102,9 @@ extension SocketIOServer {
             self.configuration = configuration
             self.adapter = adapter
             self.backlog = backlog
+            self.sessions = configuration.connectionStateRecovery.map {
+                SocketIOSessionTable(window: $0.maxDisconnectionDuration, capacity: $0.maxSessions)
+            }
         }
 
         var logger: Logger { configuration.logger }
@@ -107,7 +112,8 @@ extension SocketIOServer {
         func namespace(named name: String) -> SocketIONamespace {
             registry.withLockedValue { registry in
                 if let namespace = registry.namespaces[name] { return namespace }
-                let namespace = SocketIONamespace(name: name, adapter: adapter, logger: logger, backlog: backlog)
+                let namespace = SocketIONamespace(
+                    name: name, adapter: adapter, logger: logger, backlog: backlog, recovery: configuration.connectionStateRecovery)
                 registry.namespaces[name] = namespace
                 return namespace
             }
@@ -127,7 +133,8 @@ extension SocketIOServer {
                     registry.connecting[name, default: 0] += 1
                     if let namespace = registry.namespaces[name] { return namespace }
                     let namespace = SocketIONamespace(
-                        name: name, adapter: adapter, logger: logger, backlog: backlog, parent: parent.template)
+                        name: name, adapter: adapter, logger: logger, backlog: backlog, recovery: configuration.connectionStateRecovery,
+                        parent: parent.template)
                     registry.namespaces[name] = namespace
                     parent.addChild(namespace)
                     return namespace

@@ -61,6 +61,15 @@ struct HeraldSettings: Sendable {
         "max-pending-events", .whole(1...1_000_000), default: 1000,
         help: "Events of one client waiting for their handlers; past it the client is disconnected."
     )
+    static let recovery = Setting(
+        "recovery", .bool, default: false,
+        help:
+            "Connection state recovery (socket.io 4.6+): a client that lost its connection comes back with its id, rooms and the events it missed; every event then carries an offset as its last argument. Kept in memory."
+    )
+    static let recoveryWindow = Setting(
+        "recovery-window", .whole(1...86_400, unit: "seconds"), default: 120,
+        help: "Seconds a disconnected client's session and the events it may miss are kept (with recovery)."
+    )
     static let logFormat = Setting("log-format", .choice(["text", "json"]), default: "text", help: "Log format.")
     static let logLevel = Setting(
         "log-level", .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info", help: "Log level."
@@ -80,7 +89,7 @@ struct HeraldSettings: Sendable {
         auth, jwtSecret, jwtPublicKeys, jwks, jwtRequireExp, allowedOrigins, allowCredentials,
         queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, pollers, maxInFlight,
         upstreamEvents, webhookURL, upstreamQueueURL, upstreamMaxInFlight, upstreamAttempts,
-        maxBroadcastBacklogMB, maxAttachments, maxPendingEvents,
+        maxBroadcastBacklogMB, maxAttachments, maxPendingEvents, recovery, recoveryWindow,
         logFormat, logLevel, drainPeriod, shutdownDeadline,
     ]
 

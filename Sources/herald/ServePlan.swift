@@ -63,6 +63,11 @@ struct ServePlan {
         var socketIO = SocketIOConfiguration()
         socketIO.maxAttachments = settings.value(S.maxAttachments)
         socketIO.maxPendingEventsPerSocket = settings.value(S.maxPendingEvents)
+        if settings.value(S.recovery) {
+            var recovery = SocketIOConnectionStateRecovery()
+            recovery.maxDisconnectionDuration = .seconds(settings.value(S.recoveryWindow))
+            socketIO.connectionStateRecovery = recovery
+        }
         self.socketIO = socketIO
 
         let region = settings.optional(S.sqsRegion) ?? ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1"

@@ -52,6 +52,16 @@ def token(claims, secret=SECRET):
     return f"{header}.{payload}.{encode(signature)}"
 
 
+def wait_until(condition, timeout, what):
+    """Checks `condition` every 50 ms until it holds; fails after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
 class Herald:
     """A herald process on a free port (or `port`), with its log kept for the test to read."""
 

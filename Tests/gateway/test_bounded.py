@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from herald_process import BIN, Herald, Listener
+from herald_process import BIN, Herald, Listener, wait_until
 
 pytestmark = pytest.mark.skipif(not BIN, reason="run through scripts/test (needs the built herald)")
 
@@ -30,15 +30,6 @@ def resident_bytes(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
-
-
-def wait_until(condition, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def http(method, url, body=None, headers=None):

@@ -94,10 +94,23 @@ final class SocketIOClient: EngineIOConnectionDelegate {
             }
             return
         }
+        if case (let session, let offset)? = recoverableSession(in: namespace, auth: auth), let log = namespace.recoveryLog {
+            let socket = SocketIOSocket(namespace: namespace, client: self, member: member, auth: auth, restoring: session)
+            let skip = server.configuration.connectionStateRecovery?.skipMiddlewares ?? true
+            runMiddlewares(skip ? [] : namespace.middlewares, of: socket) { [self] in
+                admitRecovered(socket, session: session, after: offset, log: log, auth: auth)
+            }
+            return
+        }
         let socket = SocketIOSocket(namespace: namespace, client: self, member: member, auth: auth)
-        let middlewares = namespace.middlewares
+        runMiddlewares(namespace.middlewares, of: socket) { [self] in admit(socket) }
+    }
+
+    /// Runs the middlewares on a task (none: `then` at once), then `then` on the loop; a refusal
+    /// is answered with CONNECT_ERROR.
+    private func runMiddlewares(_ middlewares: [SocketIOMiddleware], of socket: SocketIOSocket, then: @escaping @Sendable () -> Void) {
         if middlewares.isEmpty {
-            admit(socket)
+            then()
             return
         }
         Task { [self] in
@@ -108,11 +121,53 @@ final class SocketIOClient: EngineIOConnectionDelegate {
                 onLoop { [self] in refuse(socket, refusal) }
                 return
             }
-            onLoop { [self] in admit(socket) }
+            onLoop(then)
         }
     }
 
-    private func admit(_ socket: SocketIOSocket) {
+    // MARK: Recovery
+
+    /// The kept session a CONNECT asks for (`{pid, offset}` in its payload, as the reference
+    /// client sends them), taken from the table, and the offset the client has seen everything up
+    /// to: the one it sent or, when it received no event and so sent none, the one it was admitted
+    /// at. `nil` (a new session) when recovery is off, the pid is unknown or expired, the offset is
+    /// not one, or the log cannot replay from it.
+    private func recoverableSession(in namespace: SocketIONamespace, auth: SocketIOValue?) -> (SocketIORecoverySession, UInt64)? {
+        guard let sessions = server.sessions, let log = namespace.recoveryLog, let object = auth?.objectValue,
+            let pid = object["pid"]?.stringValue
+        else { return nil }
+        let sentOffset: UInt64?
+        switch object["offset"] {
+        case nil: sentOffset = nil
+        case .string(let text)?:
+            guard let offset = SocketIORecoveryOffset.parse(text) else { return nil }
+            sentOffset = offset
+        default: return nil
+        }
+        guard let session = sessions.take(pid: pid, namespace: namespace.name, now: .now) else { return nil }
+        let offset = sentOffset ?? session.admittedAtOffset
+        let limit = server.configuration.connectionStateRecovery?.maxReplayedEvents ?? 0
+        guard case .events = log.replay(after: offset, through: log.lastOffset, rooms: session.rooms, limit: limit) else { return nil }
+        return (session, offset)
+    }
+
+    /// Admits a recovered socket behind every logged broadcast handed to this loop so far, with the
+    /// events it missed up to there; later broadcasts reach it live. Should the log no longer
+    /// answer (pruned or past the limit meanwhile), the client gets a new socket instead.
+    private func admitRecovered(
+        _ socket: SocketIOSocket, session: SocketIORecoverySession, after offset: UInt64, log: SocketIORecoveryLog, auth: SocketIOValue?
+    ) {
+        let limit = server.configuration.connectionStateRecovery?.maxReplayedEvents ?? 0
+        log.admitInOrder(on: eventLoop) { [self] through in
+            if case .events(let events) = log.replay(after: offset, through: through, rooms: session.rooms, limit: limit) {
+                admit(socket, replay: events, offset: through)
+            } else {
+                admit(SocketIOSocket(namespace: socket.namespace, client: self, member: socket.member, auth: auth))
+            }
+        }
+    }
+
+    private func admit(_ socket: SocketIOSocket, replay: [[EngineIOFrame]] = [], offset: UInt64? = nil) {
         defer { server.connectFinished(socket.namespace) }
         // As the reference, a socket whose connection closed while its middlewares ran is dropped.
         guard connection.isOpen, state.value.machine.admit(socket.member) == .admit else {
@@ -123,7 +178,7 @@ final class SocketIOClient: EngineIOConnectionDelegate {
         state.value.sockets[socket.member] = socket
         state.value.connectTimer?.cancel()
         state.value.connectTimer = nil
-        socket.admit()
+        socket.admit(replay: replay, offset: offset)
     }
 
     private func refuse(_ socket: SocketIOSocket, _ refusal: SocketIOConnectError) {

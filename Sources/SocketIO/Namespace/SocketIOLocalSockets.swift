@@ -74,15 +74,19 @@ public final class SocketIOLocalSockets: Sendable {
 
     // MARK: Per-loop operations
 
-    /// Runs `body` on every loop with (a copy of) its shard, which `body` may change through the
-    /// sockets it selects; the bytes count in the backlog until each loop ran it. Returns what
-    /// each loop returned.
+    /// Runs `body` on every loop (or only on `only`) with (a copy of) its shard, which `body` may
+    /// change through the sockets it selects; the bytes count in the backlog until each loop ran
+    /// it. Returns what each loop returned. `queued` runs it behind what is already queued on the
+    /// loop even when called there (logged broadcasts keep their order on every loop that way).
     private func onEveryLoop<Result: Sendable>(
         backlogBytes bytes: Int = 0,
+        queued: Bool = false,
+        only: (any EventLoop)? = nil,
         _ body: @escaping @Sendable (Shard) -> Result
     ) -> [EventLoopFuture<Result>] {
-        allShards.map { shard in
-            if shard.loop.inEventLoop { return shard.loop.makeSucceededFuture(body(shard.box.value)) }
+        let shards = only.map { loop in allShards.filter { $0.loop === loop } } ?? allShards
+        return shards.map { shard in
+            if !queued, shard.loop.inEventLoop { return shard.loop.makeSucceededFuture(body(shard.box.value)) }
             backlog.add(bytes)
             return shard.loop.submit { [backlog] in
                 defer { backlog.remove(bytes) }
@@ -102,9 +106,21 @@ public final class SocketIOLocalSockets: Sendable {
     /// Writes the frames to every selected socket, one hop per loop; `delivered` is called once
     /// with how many sockets they were written to, when every loop did.
     public func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions, delivered: (@Sendable (Int) -> Void)? = nil) {
+        broadcast(packet, options: options, queued: false, only: nil, delivered: delivered)
+    }
+
+    /// ``broadcast(_:options:delivered:)`` behind what is already queued on each loop (or on
+    /// `only`): a broadcast of the recovery log, handed to the loops in offset order.
+    func broadcast(
+        _ packet: SocketIOOutboundPacket,
+        options: SocketIOBroadcastOptions,
+        queued: Bool,
+        only: (any EventLoop)?,
+        delivered: (@Sendable (Int) -> Void)?
+    ) {
         let bytes = packet.frames.reduce(0) { $0 + $1.webSocketFrame.readableBytes }
         let frames = packet.frames
-        let futures = onEveryLoop(backlogBytes: bytes) { shard in
+        let futures = onEveryLoop(backlogBytes: bytes, queued: queued, only: only) { shard in
             let recipients = shard.select(options)
             EngineIOConnection.broadcast(frames, to: recipients.lazy.map(\.connection))
             return recipients.count

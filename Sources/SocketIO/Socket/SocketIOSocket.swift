@@ -16,10 +16,18 @@ public final class SocketIOSocket: Sendable {
     public let namespace: SocketIONamespace
     /// What the client sent when it connected.
     public let handshake: SocketIOHandshake
+    /// Whether the socket is a recovered session (connection state recovery): its id, rooms and
+    /// data are those it had before its client lost the connection, and the events it missed were
+    /// replayed to it.
+    public let recovered: Bool
     let client: SocketIOClient
     /// Names the socket to its client's state machine.
     let member: SocketIOClientStateMachine.Member
+    /// The private session id the client presents to recover the socket (recovery on only).
+    let pid: String?
     private let machine: NIOLoopBoundBox<SocketIOSocketStateMachine>
+    /// The recovery log's offset when the socket was admitted (recovery on only).
+    private let admittedAtOffset: NIOLoopBoundBox<UInt64>
     /// What callers on other threads read at once: the application data and whether the socket
     /// is connected.
     private let shared = NIOLockedValueBox(Shared())
@@ -29,17 +37,29 @@ public final class SocketIOSocket: Sendable {
         var isConnected = false
     }
 
-    init(namespace: SocketIONamespace, client: SocketIOClient, member: SocketIOClientStateMachine.Member, auth: SocketIOValue?) {
-        let id = RandomID.make()
+    /// A new socket, or the socket of `session` coming back.
+    init(
+        namespace: SocketIONamespace,
+        client: SocketIOClient,
+        member: SocketIOClientStateMachine.Member,
+        auth: SocketIOValue?,
+        restoring session: SocketIORecoverySession? = nil
+    ) {
+        let id = session?.id ?? RandomID.make()
         self.id = id
         self.namespace = namespace
         self.client = client
         self.member = member
+        self.recovered = session != nil
+        self.pid = session?.pid ?? (namespace.recoveryLog != nil ? RandomID.make() : nil)
         self.handshake = SocketIOHandshake(connection: client.connection, auth: auth)
         self.machine = .makeBoxSendingValue(
-            SocketIOSocketStateMachine(id: id, maxPendingEvents: client.server.configuration.maxPendingEventsPerSocket),
+            SocketIOSocketStateMachine(
+                id: id, rooms: session?.rooms ?? [], maxPendingEvents: client.server.configuration.maxPendingEventsPerSocket),
             eventLoop: client.connection.eventLoop
         )
+        self.admittedAtOffset = .makeBoxSendingValue(0, eventLoop: client.connection.eventLoop)
+        if let session { shared.withLockedValue { $0.data = session.data } }
     }
 
     /// The Engine.IO session under this socket.
@@ -132,13 +152,31 @@ public final class SocketIOSocket: Sendable {
     /// Emits an event to this client.
     public func emit(_ event: String, arguments: [SocketIOValue]) {
         guard Self.checkEventName(event, logger: namespace.logger) else { return }
-        sendPacket(SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + arguments)))
+        let name = namespace.name
+        sendEvent { offset in
+            let data: [SocketIOValue] = [.string(event)] + arguments + (offset.map { [.string($0)] } ?? [])
+            return SocketIOOutboundPacket(SocketIOPacket(type: .event, namespace: name, data: .array(data)))
+        }
     }
 
     /// Emits an event whose arguments are the given JSON array, written without being parsed.
     public func emit(_ event: String, jsonArguments: ByteBuffer) {
         guard Self.checkEventName(event, logger: namespace.logger) else { return }
-        connection.send(SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: namespace.name).frames)
+        let name = namespace.name
+        sendEvent { offset in SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: name, offset: offset) }
+    }
+
+    /// Writes an event to this client. With recovery on it goes through the namespace's recovery
+    /// log, as a broadcast to the socket's own room on its loop, and carries its offset (as in the
+    /// reference), so that it is replayed if the client misses it.
+    private func sendEvent(_ packet: (String?) -> SocketIOOutboundPacket) {
+        guard namespace.recoveryLog != nil else {
+            connection.send(packet(nil).frames)
+            return
+        }
+        var options = SocketIOBroadcastOptions()
+        options.rooms = [id]
+        SocketIOBroadcastOperator.send(namespace: namespace, options: options, only: eventLoop, delivered: nil, packet)
     }
 
     /// Emits an event and waits for the client's acknowledgement, returning its arguments.
@@ -209,10 +247,14 @@ public final class SocketIOSocket: Sendable {
 
     // MARK: Lifecycle, driven by the client (on the loop)
 
-    /// Admits the socket: it joins its own room and those its middlewares chose, becomes one of
-    /// the namespace's sockets, CONNECT is written, then its connection handlers run.
-    func admit() {
-        perform(machine.value.admit(hasConnectionHandlers: !namespace.connectionHandlers.isEmpty))
+    /// Admits the socket: it joins its own room and those its middlewares chose (or its session's),
+    /// becomes one of the namespace's sockets, CONNECT is written, then the events it missed
+    /// (`replay`, for a recovered socket), then its connection handlers run. `offset` is the
+    /// recovery log's offset the socket has seen everything up to.
+    func admit(replay: [[EngineIOFrame]] = [], offset: UInt64? = nil) {
+        admittedAtOffset.value = offset ?? namespace.recoveryLog?.lastOffset ?? 0
+        let actions = machine.value.admit(hasConnectionHandlers: !namespace.connectionHandlers.isEmpty)
+        if let work = perform(actions, continuing: false, replay: replay) { start(work) }
     }
 
     /// A packet of the socket's namespace arrived.
@@ -246,14 +288,21 @@ public final class SocketIOSocket: Sendable {
 
     /// Performs the actions; work to run is started on a new task, or returned when `continuing`
     /// (the task that finished the previous work runs it).
-    private func perform(_ actions: [SocketIOSocketStateMachine.Action], continuing: Bool) -> SocketIOSocketStateMachine.Work? {
+    private func perform(
+        _ actions: [SocketIOSocketStateMachine.Action],
+        continuing: Bool,
+        replay: [[EngineIOFrame]] = []
+    ) -> SocketIOSocketStateMachine.Work? {
         var next: SocketIOSocketStateMachine.Work?
         for action in actions {
             switch action {
             case .admitted(let rooms):
                 namespace.localSockets.insert(self, rooms: rooms)
                 shared.withLockedValue { $0.isConnected = true }
-                sendPacket(SocketIOPacket(type: .connect, namespace: namespace.name, data: ["sid": .string(id)]))
+                var reply: SocketIOObject = ["sid": .string(id)]
+                if let pid { reply["pid"] = .string(pid) }
+                sendPacket(SocketIOPacket(type: .connect, namespace: namespace.name, data: .object(reply)))
+                for frames in replay { connection.send(frames) }
             case .addRooms(let rooms):
                 namespace.localSockets.join(self, rooms)
             case .removeRoom(let room):
@@ -286,11 +335,24 @@ public final class SocketIOSocket: Sendable {
                 shared.withLockedValue { $0.isConnected = false }
                 client.socketLeft(self)
             case .leave:
+                keepSessionForRecovery()
                 namespace.localSockets.remove(self)
                 client.server.removeIfEmpty(namespace)
             }
         }
         return next
+    }
+
+    /// Keeps what a recovering client needs, when recovery is on and the socket did not leave on
+    /// purpose: its id, rooms (read before it leaves them) and data.
+    private func keepSessionForRecovery() {
+        guard let sessions = client.server.sessions, let pid, let reason = machine.value.closeReason,
+            SocketIOConnectionStateRecovery.recoverableReasons.contains(reason)
+        else { return }
+        sessions.keep(
+            SocketIORecoverySession(
+                id: id, pid: pid, namespace: namespace.name, rooms: namespace.localSockets.rooms(of: self), data: data,
+                admittedAtOffset: admittedAtOffset.value, disconnectedAt: .now))
     }
 
     /// Runs handler work on a task, then the work that became ready meanwhile, until none is left.

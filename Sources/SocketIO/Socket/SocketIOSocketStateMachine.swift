@@ -72,8 +72,10 @@ struct SocketIOSocketStateMachine: Sendable {
     private var jobs = CircularBuffer<Job>()
     private var running: Job?
 
-    init(id: String, maxPendingEvents: Int) {
+    /// A socket that will join `rooms` on admission (a recovered socket's rooms).
+    init(id: String, rooms: Set<String> = [], maxPendingEvents: Int) {
         self.id = id
+        self.pendingRooms = rooms
         self.maxPendingEvents = maxPendingEvents
     }
 

@@ -1,0 +1,58 @@
+/// Connection state recovery (socket.io 4.6+ on the wire): a client that lost its connection and
+/// comes back within ``maxDisconnectionDuration`` gets its socket id, rooms and data back, and
+/// every event it missed, in order.
+///
+/// With it on, the CONNECT reply carries a private session id (`pid`), and every event that can be
+/// replayed (no ack id, not volatile, single-socket emits included) carries an offset as its last
+/// argument; a client reconnects with `{pid, offset}` in its CONNECT payload.
+public struct SocketIOConnectionStateRecovery: Sendable {
+    /// How long a session and the events it may miss are kept after its client went away.
+    public var maxDisconnectionDuration: Duration = .seconds(120)
+    /// Whether a recovered socket is admitted without running the namespace's middlewares again
+    /// (the reference's `skipMiddlewares`).
+    public var skipMiddlewares = true
+    /// The most events replayed to one recovering socket; a client that missed more gets a new
+    /// session (`recovered` false) and should resynchronise.
+    public var maxReplayedEvents = 1000
+    /// The most bytes of events kept for replay, per namespace; the oldest go first.
+    public var maxLogBytes = 64 << 20
+    /// The most sessions kept for clients that went away; the oldest go first.
+    public var maxSessions = 100_000
+
+    /// Recovery with the reference server's defaults (2 minutes, middlewares skipped).
+    public init() {}
+
+    /// The disconnect reasons after which a session is kept: those where the client did not
+    /// leave on purpose (as the reference).
+    static let recoverableReasons: Set<SocketIODisconnectReason> = [
+        .transportError, .transportClose, .forcedClose, .pingTimeout, .serverShuttingDown, .forcedServerClose,
+    ]
+}
+
+/// What a socket leaves behind when its client goes away without leaving: enough to restore it.
+struct SocketIORecoverySession: Sendable, Equatable {
+    /// The socket id, restored as it was.
+    let id: String
+    /// The private session id the client presents to come back.
+    let pid: String
+    let namespace: String
+    /// The rooms the socket was in, its own id among them.
+    let rooms: Set<String>
+    let data: SocketIOValue
+    /// The namespace's last offset when the socket was admitted: a client that received no event
+    /// (and so has no offset to send) missed everything after it.
+    let admittedAtOffset: UInt64
+    let disconnectedAt: ContinuousClock.Instant
+}
+
+/// Offsets on the wire: decimal strings of an increasing 64-bit counter.
+enum SocketIORecoveryOffset {
+    static func text(_ offset: UInt64) -> String { String(offset) }
+
+    /// The offset a client sent, or `nil` for anything that is not one (at most 20 digits).
+    static func parse(_ text: String) -> UInt64? {
+        let utf8 = text.utf8
+        guard !utf8.isEmpty, utf8.count <= 20, utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return UInt64(text)
+    }
+}

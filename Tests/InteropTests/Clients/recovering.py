@@ -1,0 +1,111 @@
+"""Speaks connection state recovery on the wire as the JavaScript client does (socket.io 4.6+):
+it keeps the `pid` of the CONNECT reply and the last string argument of each event (its offset),
+loses its connection without leaving, and comes back with `{pid, offset}`.
+
+    python recovering.py URL
+
+The server under test serves /publish (broadcasts tagged events) and /gone (answers once a socket
+id has left). Prints one JSON object with what each scenario saw.
+"""
+import json
+import sys
+import time
+
+import requests
+import websocket
+
+URL = sys.argv[1]
+http = requests.Session()
+
+
+def connect(namespace="/", auth=None):
+    ws = websocket.create_connection(URL.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket", timeout=10)
+    opening = ws.recv()
+    assert opening.startswith("0"), opening
+    prefix = "40" if namespace == "/" else f"40{namespace},"
+    ws.send(prefix + (json.dumps(auth) if auth is not None else ""))
+    reply = next_packet(ws)
+    assert reply.startswith(prefix), reply
+    return ws, json.loads(reply[len(prefix):])
+
+
+def next_packet(ws, timeout=10):
+    """The next packet that is not a ping (pings are answered); fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no packet within {timeout} s")
+        text = ws.recv()
+        if text == "2":
+            ws.send("3")
+            continue
+        return text
+
+
+def events(ws, count, namespace="/"):
+    prefix = "42" if namespace == "/" else f"42{namespace},"
+    received = []
+    for _ in range(count):
+        text = next_packet(ws)
+        assert text.startswith(prefix), text
+        received.append(json.loads(text[len(prefix):]))
+    return received
+
+
+def publish(tag, count, room=None, except_room=None, namespace="/"):
+    params = {"tag": tag, "count": count, "namespace": namespace}
+    if room:
+        params["room"] = room
+    if except_room:
+        params["except"] = except_room
+    http.get(f"{URL}/publish", params=params, timeout=10).raise_for_status()
+
+
+def drop(ws, sid, namespace="/"):
+    """Loses the connection (no DISCONNECT, no close frame) and waits until the server saw it."""
+    ws.shutdown()
+    http.get(f"{URL}/gone", params={"sid": sid, "namespace": namespace}, timeout=15).raise_for_status()
+
+
+result = {}
+
+# 1. Away for a while: missed events come back in order, only those of the socket's rooms.
+first, hello = connect()
+welcome = events(first, 1)
+publish("before", 3, room="members")
+before = events(first, 3)
+drop(first, hello["sid"])
+publish("away", 5, room="members")
+publish("other-room", 2, room="elsewhere")
+publish("excepted", 2, except_room="members")
+second, back = connect(auth={"pid": hello["pid"], "offset": before[-1][-1]})
+replayed = events(second, 6)
+publish("after", 2, room="members")
+after = events(second, 2)
+second.close()
+result["first"] = {"hello": hello, "welcome": welcome, "before": before}
+result["back"] = back
+result["replayed"] = replayed
+result["after"] = after
+
+# 2. An unknown pid gets a new session.
+third, fresh = connect(auth={"pid": "not-a-session", "offset": before[-1][-1]})
+result["unknown"] = {"hello": fresh, "welcome": events(third, 1)}
+
+# 3. A client that left on purpose has no session to come back to.
+third.send("41")
+http.get(f"{URL}/gone", params={"sid": fresh["sid"], "namespace": "/"}, timeout=15).raise_for_status()
+third.close()
+fourth, again = connect(auth={"pid": fresh["pid"], "offset": result["unknown"]["welcome"][0][-1]})
+result["left"] = {"hello": again, "welcome": events(fourth, 1)}
+fourth.close()
+
+# 4. A client that received no event (so has no offset) still gets what it missed.
+quiet, quiet_hello = connect("/quiet")
+drop(quiet, quiet_hello["sid"], "/quiet")
+publish("quiet-away", 2, namespace="/quiet")
+quiet_again, quiet_back = connect("/quiet", auth={"pid": quiet_hello["pid"]})
+result["quiet"] = {"hello": quiet_hello, "back": quiet_back, "replayed": events(quiet_again, 2, "/quiet")}
+quiet_again.close()
+
+print(json.dumps(result))

@@ -1,0 +1,89 @@
+"""Connection state recovery through the gateway: `herald serve --recovery`, messages published to
+the default (embedded) queue while a client was away reach it when it comes back, spoken on the
+wire as the JavaScript client does (it keeps the CONNECT reply's pid and each event's last
+argument, its offset, and reconnects with both)."""
+import json
+import tempfile
+import time
+
+import websocket
+
+from herald_process import Herald, wait_until
+
+
+def connect(url, auth=None):
+    ws = websocket.create_connection(url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket", timeout=10)
+    assert ws.recv().startswith("0")
+    ws.send("40" + (json.dumps(auth) if auth else ""))
+    reply = next_packet(ws)
+    assert reply.startswith("40"), reply
+    return ws, json.loads(reply[2:])
+
+
+def next_packet(ws, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = ws.recv()
+        if text == "2":
+            ws.send("3")
+            continue
+        return text
+    raise TimeoutError(f"no packet within {timeout} s")
+
+
+def events(ws, count):
+    received = []
+    for _ in range(count):
+        text = next_packet(ws)
+        assert text.startswith("42"), text
+        received.append(json.loads(text[2:]))
+    return received
+
+
+def publish(herald, *values):
+    batch = [{"event": "item_added", "data": value} for value in values]
+    assert herald.post("/api/emit/batch", json.dumps(batch)) == 202
+
+
+def clients(herald):
+    return json.loads(herald.get("/api/stats"))["clients"]
+
+
+def test_a_client_back_within_the_window_receives_what_was_published_while_it_was_away():
+    with tempfile.TemporaryDirectory() as folder:
+        herald = Herald("--auth", "none", "--recovery", "--queue-path", f"{folder}/queue.sqlite")
+        try:
+            ws, hello = connect(herald.url)
+            assert set(hello) == {"sid", "pid"}
+            publish(herald, {"n": 1}, {"n": 2})
+            before = events(ws, 2)
+            assert [event[:2] for event in before] == [["item_added", {"n": 1}], ["item_added", {"n": 2}]]
+            offset = before[-1][-1]
+            assert isinstance(offset, str)
+
+            ws.shutdown()
+            wait_until(lambda: clients(herald) == 0, 15, "herald to see the client gone")
+            publish(herald, {"n": 3}, {"n": 4}, {"n": 5})
+
+            back, again = connect(herald.url, {"pid": hello["pid"], "offset": offset})
+            assert again == hello
+            replayed = events(back, 3)
+            assert [event[:2] for event in replayed] == [["item_added", {"n": n}] for n in (3, 4, 5)]
+            offsets = [int(event[-1]) for event in before + replayed]
+            assert offsets == sorted(set(offsets))
+            back.close()
+        finally:
+            herald.stop()
+
+
+def test_without_the_flag_events_carry_no_offset_and_connect_replies_no_pid():
+    with tempfile.TemporaryDirectory() as folder:
+        herald = Herald("--auth", "none", "--queue-path", f"{folder}/queue.sqlite")
+        try:
+            ws, hello = connect(herald.url)
+            assert set(hello) == {"sid"}
+            publish(herald, {"n": 1})
+            assert events(ws, 1) == [["item_added", {"n": 1}]]
+            ws.close()
+        finally:
+            herald.stop()
