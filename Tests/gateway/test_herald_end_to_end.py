@@ -53,11 +53,13 @@ def test_messages_from_sqs_reach_clients_with_exactly_their_data(sqs):
             [["item_added", data], ["price_changed", {"sku": "x-1"}], ["item_added", [1, 2, 3]]], key=json.dumps)
         assert orders.wait(1) == [["order_placed", {"order": 9}]]
 
+        # The counter exists (at 0) from the start: wait for the discard itself.
+        discarded = r'herald_queue_discarded_total\{[^}]*\} 1'
         deadline = time.time() + 15
-        while time.time() < deadline and "herald_queue_discarded_total" not in herald.get("/metrics"):
+        while time.time() < deadline and not re.search(discarded, herald.get("/metrics")):
             time.sleep(0.2)
         metrics = herald.get("/metrics")
-        assert re.search(r'herald_queue_discarded_total\{[^}]*\} 1', metrics), metrics
+        assert re.search(discarded, metrics), metrics
         assert re.search(r'herald_queue_handed_off_total\{[^}]*\} 4', metrics), metrics
         assert "herald_messages_broadcast_total 4\n" in metrics
         deadline = time.time() + 10  # deletes leave in batches, within about a second
