@@ -7,6 +7,11 @@ struct HeraldSettings: Sendable {
         "config", .text("<file>"), help: "Configuration file: 'key = value' lines (TOML's flat form) of the settings below.")
     static let host = Setting("host", .text("<address>"), default: "127.0.0.1", help: "Address to bind; a non-loopback address requires api-key.")
     static let port = Setting("port", .whole(0...65535), default: 8080, help: "Port to listen on.")
+    static let listenBacklog = Setting(
+        "listen-backlog", .whole(1...65_535), default: 4096,
+        help:
+            "Connections waiting to be accepted (the kernel caps it at net.core.somaxconn); room for the clients that all reconnect at once after a restart."
+    )
     static let apiKey = Setting<String>(
         "api-key", .text("<key>"), help: "Bearer key the publish API requires; required when binding a non-loopback address.")
     static let operationsKey = Setting<String>(
@@ -85,7 +90,7 @@ struct HeraldSettings: Sendable {
 
     /// Every setting, in the order `--help` lists them.
     static let all: [any SettingDeclaration] = [
-        config, host, port, apiKey, operationsKey, namespaces, defaultEvent,
+        config, host, port, listenBacklog, apiKey, operationsKey, namespaces, defaultEvent,
         auth, jwtSecret, jwtPublicKeys, jwks, jwtRequireExp, allowedOrigins, allowCredentials,
         queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, pollers, maxInFlight,
         upstreamEvents, webhookURL, upstreamQueueURL, upstreamMaxInFlight, upstreamAttempts,

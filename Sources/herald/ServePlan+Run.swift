@@ -125,7 +125,7 @@ extension ServePlan {
         let app = Application(
             router: router,
             server: .socketIO(gateway.io),
-            configuration: .init(address: .hostname(host, port: port)),
+            configuration: .init(address: .hostname(host, port: port), backlog: listenBacklog),
             onServerRunning: { _ in
                 listening.open()
                 logger.info("herald started", metadata: startedMetadata)

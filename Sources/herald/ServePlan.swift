@@ -26,6 +26,7 @@ struct ServePlan {
     let settings: HeraldSettings
     let host: String
     let port: Int
+    let listenBacklog: Int
     let gateway: HeraldConfiguration
     /// The Socket.IO limits; the logger is set when the plan runs.
     let socketIO: SocketIOConfiguration
@@ -41,6 +42,7 @@ struct ServePlan {
         self.settings = settings
         host = settings.value(S.host)
         port = settings.value(S.port)
+        listenBacklog = settings.value(S.listenBacklog)
         var gateway = HeraldConfiguration()
         gateway.apiKey = settings.optional(S.apiKey)
         gateway.operationsKey = settings.optional(S.operationsKey)
@@ -63,6 +65,10 @@ struct ServePlan {
         var socketIO = SocketIOConfiguration()
         socketIO.maxAttachments = settings.value(S.maxAttachments)
         socketIO.maxPendingEventsPerSocket = settings.value(S.maxPendingEvents)
+        if !settings.value(S.recovery), settings.source(S.recoveryWindow) != "default" {
+            throw settings.problem(
+                S.recoveryWindow, "is set, but recovery is off: turn recovery on (--recovery) or remove recovery-window")
+        }
         if settings.value(S.recovery) {
             var recovery = SocketIOConnectionStateRecovery()
             recovery.maxDisconnectionDuration = .seconds(settings.value(S.recoveryWindow))

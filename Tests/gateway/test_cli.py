@@ -48,6 +48,11 @@ def lines(text):
     (["serve", "--port"], "herald: port (from --port): needs a value, <0...65535>"),
     (["serve", "--allow-credentials", "maybe"], "herald: unexpected argument 'maybe': settings are given as --key value (herald serve --help lists them)"),
     (["serve", "--allow-credentials=maybe"], "herald: allow-credentials (from --allow-credentials): 'maybe' is not true or false"),
+    (["serve", "--listen-backlog", "0"], "herald: listen-backlog (from --listen-backlog): '0' is not a whole number in 1...65535"),
+    (["serve", "--auth", "none", "--recovery-window", "60"],
+     "herald: recovery-window (from --recovery-window): is set, but recovery is off: turn recovery on (--recovery) or remove recovery-window"),
+    (["serve", "--auth", "none", "--recovery", "--recovery-window", "0"],
+     "herald: recovery-window (from --recovery-window): '0' is not a whole number in 1...86400"),
     (["serve", "--max-attachments", "-3"], "herald: max-attachments (from --max-attachments): '-3' is not a whole number in 0...10000"),
     (["serve", "--auth", "none", "--drain-period", "30"],
      "herald: drain-period (from --drain-period): 30 s is not shorter than shutdown-deadline (30 s), which covers the drain "
