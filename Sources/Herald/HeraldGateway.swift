@@ -30,6 +30,10 @@ public final class HeraldGateway: Sendable {
         self.expiry = authenticator == nil ? nil : TokenExpiry()
         var socketIO = socketIO
         configuration.applyOrigins(to: &socketIO.engine)
+        // A client coming back with its session presents its token again (the JavaScript client
+        // sends its auth with the pid): it is verified again, so that a token that expired while
+        // the client was away gets no replay.
+        if authenticator != nil { socketIO.connectionStateRecovery?.skipMiddlewares = false }
         self.io = SocketIOServer(configuration: socketIO)
         self.upstream = configuration.upstream.map { UpstreamForwarder(configuration: $0, logger: logger) }
         for name in configuration.namespaces {

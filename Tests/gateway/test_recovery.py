@@ -8,14 +8,19 @@ import time
 
 import websocket
 
-from herald_process import Herald, wait_until
+from herald_process import SECRET, Herald, token, wait_until
 
 
-def connect(url, auth=None):
+def open_session(url, auth=None):
+    """Opens a WebSocket session and sends CONNECT for `/`: the socket and the server's reply."""
     ws = websocket.create_connection(url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket", timeout=10)
     assert ws.recv().startswith("0")
     ws.send("40" + (json.dumps(auth) if auth else ""))
-    reply = next_packet(ws)
+    return ws, next_packet(ws)
+
+
+def connect(url, auth=None):
+    ws, reply = open_session(url, auth)
     assert reply.startswith("40"), reply
     return ws, json.loads(reply[2:])
 
@@ -85,5 +90,40 @@ def test_without_the_flag_events_carry_no_offset_and_connect_replies_no_pid():
             publish(herald, {"n": 1})
             assert events(ws, 1) == [["item_added", {"n": 1}]]
             ws.close()
+        finally:
+            herald.stop()
+
+
+def test_with_tokens_a_client_comes_back_only_while_its_token_is_valid():
+    with tempfile.TemporaryDirectory() as folder:
+        herald = Herald("--jwt-secret", SECRET, "--recovery", "--queue-path", f"{folder}/queue.sqlite")
+        try:
+            lasting = token({"sub": "7", "exp": int(time.time()) + 600})
+            ws, hello = connect(herald.url, {"token": lasting})
+            publish(herald, {"n": 1})
+            offset = events(ws, 1)[0][-1]
+            ws.shutdown()
+            wait_until(lambda: clients(herald) == 0, 15, "herald to see the client gone")
+            publish(herald, {"n": 2})
+            back, again = connect(herald.url, {"token": lasting, "pid": hello["pid"], "offset": offset})
+            assert again == hello
+            assert [event[:2] for event in events(back, 1)] == [["item_added", {"n": 2}]]
+
+            # A token that expires while its client is away: the client is refused, and replayed nothing.
+            expires = int(time.time()) + 2
+            short = token({"sub": "8", "exp": expires})
+            ws, hello = connect(herald.url, {"token": short})
+            publish(herald, {"n": 3})
+            offset = events(ws, 1)[0][-1]
+            assert [event[:2] for event in events(back, 1)] == [["item_added", {"n": 3}]]
+            ws.shutdown()
+            wait_until(lambda: clients(herald) == 1, 15, "herald to see the second client gone")
+            publish(herald, {"n": 4})
+            assert [event[:2] for event in events(back, 1)] == [["item_added", {"n": 4}]]
+            wait_until(lambda: time.time() > expires + 1, 10, "the short token to expire")
+            refused, reply = open_session(herald.url, {"token": short, "pid": hello["pid"], "offset": offset})
+            assert reply == '44{"message":"token expired"}', reply
+            refused.close()
+            back.close()
         finally:
             herald.stop()
