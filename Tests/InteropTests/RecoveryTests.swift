@@ -79,6 +79,12 @@ struct RecoveryTests {
             let quiet = try #require(result["quiet"] as? [String: Any])
             #expect((quiet["back"] as? [String: String])?["sid"] == (quiet["hello"] as? [String: String])?["sid"])
             #expect((quiet["replayed"] as? [[Any]])?.map { "\($0[1]) \($0[2])" } == ["quiet-away 0", "quiet-away 1"])
+
+            // Over long-polling: a client that stopped polling (its session timed out) comes back the same way.
+            let polling = try #require(result["polling"] as? [String: Any])
+            #expect((polling["back"] as? [String: String])?["sid"] == (polling["hello"] as? [String: String])?["sid"])
+            let pollingReplay = (polling["replayed"] as? [[Any]])?.map { "\($0[0]) \($0[1])" }
+            #expect(pollingReplay == ["item polling-away", "item polling-away", "welcome 1"])
         }
     }
 }

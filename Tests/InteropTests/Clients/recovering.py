@@ -108,4 +108,53 @@ quiet_again, quiet_back = connect("/quiet", auth={"pid": quiet_hello["pid"]})
 result["quiet"] = {"hello": quiet_hello, "back": quiet_back, "replayed": events(quiet_again, 2, "/quiet")}
 quiet_again.close()
 
+# 5. Over HTTP long-polling: a client that stops polling (its session times out) comes back too.
+class Polling:
+    def __init__(self):
+        self.http = requests.Session()
+        opening = self.http.get(f"{URL}/socket.io/", params={"EIO": "4", "transport": "polling"}, timeout=10).text
+        assert opening.startswith("0"), opening
+        self.sid = json.loads(opening[1:])["sid"]
+        self.pending = []
+
+    def send(self, packet):
+        answer = self.http.post(f"{URL}/socket.io/", params={"EIO": "4", "transport": "polling", "sid": self.sid}, data=packet, timeout=10)
+        assert answer.text == "ok", answer.text
+
+    def next_packet(self):
+        while not self.pending:
+            body = self.http.get(f"{URL}/socket.io/", params={"EIO": "4", "transport": "polling", "sid": self.sid}, timeout=15).text
+            for packet in body.split("\x1e"):
+                if packet == "2":
+                    self.send("3")
+                elif packet.startswith("4"):
+                    self.pending.append(packet[1:])
+        return self.pending.pop(0)
+
+    def connect(self, auth=None):
+        self.send("40" + (json.dumps(auth) if auth is not None else ""))
+        reply = self.next_packet()
+        assert reply.startswith("0"), reply
+        return json.loads(reply[1:])
+
+    def events(self, count):
+        received = []
+        while len(received) < count:
+            packet = self.next_packet()
+            assert packet.startswith("2["), packet
+            received.append(json.loads(packet[1:]))
+        return received
+
+
+polling = Polling()
+polling_hello = polling.connect()
+polling_welcome = polling.events(1)
+publish("polling-before", 1, room="members")
+polling_before = polling.events(1)
+http.get(f"{URL}/gone", params={"sid": polling_hello["sid"], "namespace": "/"}, timeout=15).raise_for_status()
+publish("polling-away", 2, room="members")
+polling_again = Polling()
+polling_back = polling_again.connect({"pid": polling_hello["pid"], "offset": polling_before[-1][-1]})
+result["polling"] = {"hello": polling_hello, "back": polling_back, "replayed": polling_again.events(3), "welcome": polling_welcome}
+
 print(json.dumps(result))
