@@ -32,6 +32,12 @@ public struct SocketIOOutboundPacket: Sendable {
         self.frames = frames
     }
 
+    /// An event with its arguments, and a recovery offset as its last argument when given.
+    init(event: String, arguments: [SocketIOValue], namespace: String, isVolatile: Bool = false, offset: String?) {
+        let data: [SocketIOValue] = [.string(event)] + arguments + (offset.map { [.string($0)] } ?? [])
+        self.init(SocketIOPacket(type: .event, namespace: namespace, data: .array(data)), isVolatile: isVolatile)
+    }
+
     /// An event whose arguments are already a JSON array, spliced in without being parsed.
     public init(event: String, jsonArguments: ByteBuffer, namespace: String, id: Int? = nil, isVolatile: Bool = false) {
         self.init(event: event, jsonArguments: jsonArguments, namespace: namespace, id: id, isVolatile: isVolatile, offset: nil)

@@ -65,8 +65,7 @@ public struct SocketIOBroadcastOperator: Sendable {
         }
         let (name, isVolatile) = (namespace.name, options.isVolatile)
         send(delivered: delivered) { offset in
-            let data: [SocketIOValue] = [.string(event)] + arguments + (offset.map { [.string($0)] } ?? [])
-            return SocketIOOutboundPacket(SocketIOPacket(type: .event, namespace: name, data: .array(data)), isVolatile: isVolatile)
+            SocketIOOutboundPacket(event: event, arguments: arguments, namespace: name, isVolatile: isVolatile, offset: offset)
         }
     }
 
@@ -100,16 +99,12 @@ public struct SocketIOBroadcastOperator: Sendable {
         delivered: (@Sendable (Int) -> Void)?,
         _ packet: (String?) -> SocketIOOutboundPacket
     ) {
-        guard let log = namespace.recoveryLog, !options.isVolatile else {
-            let outbound = packet(nil)
-            namespace.localSockets.broadcast(outbound, options: options, queued: false, only: loop, delivered: delivered)
-            if loop == nil { namespace.adapter.broadcast(outbound, options: options) }
-            return
-        }
-        log.append(options, packet: packet) { outbound in
-            namespace.localSockets.broadcast(outbound, options: options, queued: true, only: loop, delivered: delivered)
+        func deliver(_ outbound: SocketIOOutboundPacket, queued: Bool) {
+            namespace.localSockets.broadcast(outbound, options: options, queued: queued, only: loop, delivered: delivered)
             if loop == nil { namespace.adapter.broadcast(outbound, options: options) }
         }
+        guard let log = namespace.recoveryLog, !options.isVolatile else { return deliver(packet(nil), queued: false) }
+        log.append(options, packet: packet) { deliver($0, queued: true) }
     }
 
     /// Emits an event and waits for every selected client's acknowledgement, up to the timeout

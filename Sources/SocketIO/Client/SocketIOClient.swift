@@ -102,6 +102,11 @@ final class SocketIOClient: EngineIOConnectionDelegate {
             }
             return
         }
+        connectNew(to: namespace, auth: auth, member: member)
+    }
+
+    /// A new socket: its middlewares run, then it is admitted.
+    private func connectNew(to namespace: SocketIONamespace, auth: SocketIOValue?, member: SocketIOClientStateMachine.Member) {
         let socket = SocketIOSocket(namespace: namespace, client: self, member: member, auth: auth)
         runMiddlewares(namespace.middlewares, of: socket) { [self] in admit(socket) }
     }
@@ -146,23 +151,25 @@ final class SocketIOClient: EngineIOConnectionDelegate {
         }
         guard let session = sessions.take(pid: pid, namespace: namespace.name, now: .now) else { return nil }
         let offset = sentOffset ?? session.admittedAtOffset
-        let limit = server.configuration.connectionStateRecovery?.maxReplayedEvents ?? 0
-        guard case .events = log.replay(after: offset, through: log.lastOffset, rooms: session.rooms, limit: limit) else { return nil }
+        guard log.canReplay(after: offset, through: log.lastOffset, rooms: session.rooms, limit: replayLimit) else { return nil }
         return (session, offset)
     }
 
+    /// The most events replayed to one recovering socket.
+    private var replayLimit: Int { server.configuration.connectionStateRecovery?.maxReplayedEvents ?? 0 }
+
     /// Admits a recovered socket behind every logged broadcast handed to this loop so far, with the
     /// events it missed up to there; later broadcasts reach it live. Should the log no longer
-    /// answer (pruned or past the limit meanwhile), the client gets a new socket instead.
+    /// answer (pruned or past the limit meanwhile), the client gets a new socket instead, through
+    /// the namespace's middlewares like any other.
     private func admitRecovered(
         _ socket: SocketIOSocket, session: SocketIORecoverySession, after offset: UInt64, log: SocketIORecoveryLog, auth: SocketIOValue?
     ) {
-        let limit = server.configuration.connectionStateRecovery?.maxReplayedEvents ?? 0
         log.admitInOrder(on: eventLoop) { [self] through in
-            if case .events(let events) = log.replay(after: offset, through: through, rooms: session.rooms, limit: limit) {
+            if case .events(let events) = log.replay(after: offset, through: through, rooms: session.rooms, limit: replayLimit) {
                 admit(socket, replay: events, offset: through)
             } else {
-                admit(SocketIOSocket(namespace: socket.namespace, client: self, member: socket.member, auth: auth))
+                connectNew(to: socket.namespace, auth: auth, member: socket.member)
             }
         }
     }

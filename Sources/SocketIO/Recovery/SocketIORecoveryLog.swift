@@ -92,24 +92,40 @@ final class SocketIORecoveryLog: Sendable {
     /// The events after `offset` up to `through` that a socket in `rooms` was selected for, at
     /// most `limit` of them.
     func replay(after offset: UInt64, through: UInt64, rooms: Set<String>, limit: Int, now: ContinuousClock.Instant = .now) -> Replay {
+        var events: [[EngineIOFrame]] = []
+        let refusal = walk(after: offset, through: through, rooms: rooms, limit: limit, now: now) { events.append($0.frames) }
+        return refusal ?? .events(events)
+    }
+
+    /// Whether ``replay(after:through:rooms:limit:now:)`` would give events back, without
+    /// gathering them.
+    func canReplay(after offset: UInt64, through: UInt64, rooms: Set<String>, limit: Int, now: ContinuousClock.Instant = .now) -> Bool {
+        walk(after: offset, through: through, rooms: rooms, limit: limit, now: now) { _ in } == nil
+    }
+
+    /// Visits the entries a replay gives back, in order; returns why there is no replay, if so.
+    private func walk(
+        after offset: UInt64, through: UInt64, rooms: Set<String>, limit: Int, now: ContinuousClock.Instant, _ visit: (Entry) -> Void
+    ) -> Replay? {
         state.withLock { state in
             prune(&state, now: now)
             guard offset <= state.lastOffset else { return .unknownOffset }
             // Offsets are consecutive: the event after `offset` sits at a known index, if kept.
             let first = state.entries.first?.offset ?? state.lastOffset &+ 1
             guard offset &+ 1 >= first else { return .unknownOffset }
-            var events: [[EngineIOFrame]] = []
+            var selected = 0
             var index = state.entries.index(state.entries.startIndex, offsetBy: Int(offset &+ 1 - first))
             while index != state.entries.endIndex {
                 let entry = state.entries[index]
                 if entry.offset > through { break }
                 if Self.selects(entry, rooms) {
-                    if events.count == limit { return .tooMany }
-                    events.append(entry.frames)
+                    if selected == limit { return .tooMany }
+                    selected += 1
+                    visit(entry)
                 }
                 index = state.entries.index(after: index)
             }
-            return .events(events)
+            return nil
         }
     }
 

@@ -153,10 +153,7 @@ public final class SocketIOSocket: Sendable {
     public func emit(_ event: String, arguments: [SocketIOValue]) {
         guard Self.checkEventName(event, logger: namespace.logger) else { return }
         let name = namespace.name
-        sendEvent { offset in
-            let data: [SocketIOValue] = [.string(event)] + arguments + (offset.map { [.string($0)] } ?? [])
-            return SocketIOOutboundPacket(SocketIOPacket(type: .event, namespace: name, data: .array(data)))
-        }
+        sendEvent { offset in SocketIOOutboundPacket(event: event, arguments: arguments, namespace: name, offset: offset) }
     }
 
     /// Emits an event whose arguments are the given JSON array, written without being parsed.
