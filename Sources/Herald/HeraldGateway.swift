@@ -79,13 +79,21 @@ public final class HeraldGateway: Sendable {
     /// (the counts reach the statistics once every loop did). Throws when the message names a namespace herald does
     /// not serve.
     public func deliver(_ message: HeraldMessage) throws(HeraldMessageError) {
+        _ = try deliver(message, messageID: nil, delivered: nil)
+    }
+
+    /// ``deliver(_:)`` for a queue message: `messageID` is kept in the recovery log, so that the
+    /// message delivered again is not broadcast twice (then nothing is sent and this returns
+    /// `false`); `delivered` is called once every event loop wrote the event.
+    func deliver(_ message: HeraldMessage, messageID: String?, delivered: (@Sendable () -> Void)?) throws(HeraldMessageError) -> Bool {
         guard configuration.namespaces.contains(message.namespace) else {
             throw HeraldMessageError("unknown namespace '\(message.namespace)' (served: \(configuration.namespaces.joined(separator: ", ")))")
         }
         var target = io.of(message.namespace).all.to(message.rooms).except(message.exceptRooms)
         if message.isVolatile { target = target.volatile }
-        target.emit(message.event, jsonArguments: message.arguments) { [stats] recipients in
+        return target.emit(message.event, jsonArguments: message.arguments, messageID: messageID) { [stats] recipients in
             stats.messageBroadcast(message, recipients: recipients)
+            delivered?()
         }
     }
 }
@@ -98,6 +106,7 @@ public final class GatewayStats: Sendable {
     private let broadcasts = Atomic<Int>(0)
     private let recipients = Atomic<Int>(0)
     private let unheard = Atomic<Int>(0)
+    private let duplicates = Atomic<Int>(0)
     private let recent = Mutex<[RecentEvent]>([])
     private let shuttingDown = Atomic<Bool>(false)
     private let lag = Mutex<Double?>(nil)
@@ -130,6 +139,8 @@ public final class GatewayStats: Sendable {
     public var deliveries: Int { recipients.load(ordering: .relaxed) }
     /// Messages that reached no client: nobody connected was in their rooms (or nobody at all).
     public var messagesWithoutRecipients: Int { unheard.load(ordering: .relaxed) }
+    /// Queue messages that came again while their event was in the recovery log: not broadcast twice.
+    public var duplicatesSkipped: Int { duplicates.load(ordering: .relaxed) }
     /// Whether the gateway is shutting down (then it is no longer ready).
     public var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
     /// How old the last consumed queue message was when it was handed off, in seconds.
@@ -151,6 +162,8 @@ public final class GatewayStats: Sendable {
 
     func clientDisconnected() { connected.subtract(1, ordering: .relaxed) }
     func eventReceived() { eventsIn.add(1, ordering: .relaxed) }
+
+    func duplicateSkipped() { duplicates.add(1, ordering: .relaxed) }
 
     func messageBroadcast(_ message: HeraldMessage, recipients count: Int) {
         broadcasts.add(1, ordering: .relaxed)

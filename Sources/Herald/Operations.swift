@@ -133,6 +133,8 @@ private final class GatewaySeries: Sendable {
     private let clients: Gauge
     private let backlog: Gauge
     private let perNamespace: [(String, Gauge)]
+    private let recoverySessions: Gauge
+    private let recoveryEvents: Gauge
     private let counters: [(Counter, Figure)]
     private let reported: Mutex<[Int]>
 
@@ -141,47 +143,74 @@ private final class GatewaySeries: Sendable {
             registry.makeGauge(
                 descriptor: MetricNameDescriptor(namespace: "herald", metricName: name, unitName: unit, helpText: help), labels: labels)
         }
-        func counter(_ name: String, help: String, _ figure: @escaping Figure) -> (Counter, Figure) {
-            (registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "herald", metricName: name, unitName: "total", helpText: help)), figure)
+        func counter(_ name: String, labels: [(String, String)] = [], help: String, _ figure: @escaping Figure) -> (Counter, Figure) {
+            (
+                registry.makeCounter(
+                    descriptor: MetricNameDescriptor(namespace: "herald", metricName: name, unitName: "total", helpText: help), labels: labels),
+                figure
+            )
         }
         clients = gauge("connected", unit: "clients", help: "Socket.IO clients connected now")
         backlog = gauge("broadcast_backlog", unit: "bytes", help: "Bytes of broadcasts waiting for the event loops")
         perNamespace = namespaces.map { name in
             (name, gauge("namespace", unit: "clients", labels: [("namespace", name)], help: "Clients connected now, per namespace"))
         }
-        counters = [
-            counter("connections", help: "Socket.IO connections since start") { $0.stats.totalConnections },
-            counter("messages_broadcast", help: "Messages handed to the broadcast path, whether or not any client got them") {
-                $0.stats.messagesBroadcast
-            },
-            counter("deliveries", help: "Messages written to clients: one per message and local recipient") { $0.stats.deliveries },
-            counter("messages_without_recipients", help: "Messages no connected client was selected for: they reached nobody and are not kept") {
-                $0.stats.messagesWithoutRecipients
-            },
-            counter("events_in", help: "Events received from clients") { $0.stats.eventsReceived },
-            counter("dropped_packets", help: "Volatile packets dropped for clients that were not ready") { $0.io.engine.statistics.droppedPackets },
-            counter("slow_client_disconnects", help: "Clients disconnected because they could not keep up") {
-                $0.io.engine.statistics.slowClientDisconnects
-            },
-            counter("event_backlog_disconnects", help: "Sockets disconnected because their events piled up behind their handlers") {
-                $0.io.statistics.eventBacklogDisconnects
-            },
-            counter("empty_namespaces_removed", help: "Dynamic namespaces removed once their last socket left") {
-                $0.io.statistics.emptyNamespacesRemoved
-            },
-            counter("publish_overloaded", help: "Publish requests answered 503 because the broadcast backlog was full") {
-                $0.backpressure.refusedPublishes
-            },
-            counter("consumer_backpressure_waits", help: "Queue messages whose hand-off waited for the broadcast backlog to go down") {
-                $0.backpressure.consumerWaits
-            },
-        ]
+        counters =
+            [
+                counter("connections", help: "Socket.IO connections since start") { $0.stats.totalConnections },
+                counter("messages_broadcast", help: "Messages handed to the broadcast path, whether or not any client got them") {
+                    $0.stats.messagesBroadcast
+                },
+                counter("deliveries", help: "Messages written to clients: one per message and local recipient") { $0.stats.deliveries },
+                counter("messages_without_recipients", help: "Messages no connected client was selected for: they reached nobody and are not kept") {
+                    $0.stats.messagesWithoutRecipients
+                },
+                counter(
+                    "recovery_duplicates_skipped",
+                    help: "Queue messages that came again while their event was in the recovery log: not broadcast twice"
+                ) {
+                    $0.stats.duplicatesSkipped
+                },
+                counter("recovery_events_replayed", help: "Events replayed to clients that recovered their session") {
+                    $0.io.statistics.eventsReplayed
+                },
+                counter("events_in", help: "Events received from clients") { $0.stats.eventsReceived },
+                counter("dropped_packets", help: "Volatile packets dropped for clients that were not ready") {
+                    $0.io.engine.statistics.droppedPackets
+                },
+                counter("slow_client_disconnects", help: "Clients disconnected because they could not keep up") {
+                    $0.io.engine.statistics.slowClientDisconnects
+                },
+                counter("event_backlog_disconnects", help: "Sockets disconnected because their events piled up behind their handlers") {
+                    $0.io.statistics.eventBacklogDisconnects
+                },
+                counter("empty_namespaces_removed", help: "Dynamic namespaces removed once their last socket left") {
+                    $0.io.statistics.emptyNamespacesRemoved
+                },
+                counter("publish_overloaded", help: "Publish requests answered 503 because the broadcast backlog was full") {
+                    $0.backpressure.refusedPublishes
+                },
+                counter("consumer_backpressure_waits", help: "Queue messages whose hand-off waited for the broadcast backlog to go down") {
+                    $0.backpressure.consumerWaits
+                },
+            ]
+            + SocketIORecoveryOutcome.allCases.map { outcome in
+                counter(
+                    "recoveries", labels: [("outcome", outcome.label)],
+                    help: "Clients that asked to recover their session, by outcome (recovered, or a new session and why)"
+                ) { $0.io.statistics.recoveries(outcome) }
+            }
+        recoverySessions = gauge("recovery_sessions", unit: "sessions", help: "Sessions kept for clients that went away (connection state recovery)")
+        recoveryEvents = gauge("recovery_log", unit: "events", help: "Events kept for replay (connection state recovery)")
         reported = Mutex(Array(repeating: 0, count: counters.count))
     }
 
     func update(from gateway: HeraldGateway) {
         clients.set(Double(gateway.stats.connectedClients))
         backlog.set(Double(gateway.broadcastBacklogBytes))
+        let recovery = gateway.io.recoveryState
+        recoverySessions.set(Double(recovery.sessions))
+        recoveryEvents.set(Double(recovery.events))
         for (name, gauge) in perNamespace { gauge.set(Double(gateway.io.of(name).localSockets.count)) }
         reported.withLock { reported in
             for (index, (counter, figure)) in counters.enumerated() {

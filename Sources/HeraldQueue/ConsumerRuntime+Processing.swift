@@ -5,7 +5,8 @@ extension ConsumerRuntime {
     /// Handles one message and acts on the handler's answer; returns whether the message is done
     /// (handed off, a deleted duplicate, or deleted after a reject) rather than left in the queue.
     func process(_ message: QueueMessage) async -> Bool {
-        defer { finishTracking(message) }
+        var settling = false
+        defer { if !settling { finishTracking(message) } }
         let key = configuration.deduplicationKey.key(of: message)
         switch duplicates.begin(key) {
         case .duplicate:
@@ -23,13 +24,20 @@ extension ConsumerRuntime {
         let result = await handler(message)
         // No heartbeat from now on, so none can undo the visibility set below.
         tracker.remove(message.receipt)
-        duplicates.finish(key, handedOff: result == .handedOff)
         switch result {
         case .handedOff:
+            duplicates.finish(key, handedOff: true)
             metrics.recordHandOff(sent: message.sentTimestamp)
             batcher.enqueue(message.receipt)
             return true
+        case .handedOffOnceSettled(let settlement):
+            duplicates.finish(key, handedOff: true)
+            metrics.recordHandOff(sent: message.sentTimestamp)
+            settling = true
+            settle(message, settlement)
+            return true
         case .retryLater:
+            duplicates.finish(key, handedOff: false)
             metrics.retried.increment()
             let delay = configuration.retryBackoff.delay(attempt: message.receiveCount)
             logger.debug(
@@ -39,6 +47,7 @@ extension ConsumerRuntime {
             await changeVisibility(message, to: delay, why: "retry later")
             return false
         case .reject(let reason):
+            duplicates.finish(key, handedOff: false)
             metrics.rejected.increment()
             if let policy = description.deadLetterPolicy {
                 metrics.deadLettered.increment()
@@ -62,6 +71,18 @@ extension ConsumerRuntime {
             )
             batcher.enqueue(message.receipt)
             return true
+        }
+    }
+
+    /// Deletes a handed-off message once its settlement returns; it counts as in flight until
+    /// then, and a shutdown waits for it before the last deletes.
+    private func settle(_ message: QueueMessage, _ settlement: HandOffSettlement) {
+        settling.begin()
+        Task {
+            await settlement.wait()
+            batcher.enqueue(message.receipt)
+            finishTracking(message)
+            settling.end()
         }
     }
 

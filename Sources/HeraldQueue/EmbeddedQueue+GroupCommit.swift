@@ -52,12 +52,14 @@ extension EmbeddedQueue {
     private func perform(_ batch: GroupCommit.Batch) async -> [UInt64: Result<[QueueMessage], any Error>] {
         do {
             let outcome = try await transaction(batch)
+            for statements in batch.statements { statements.continuation.resume() }
             for insert in batch.inserts { insert.continuation.resume() }
             for (change, found) in zip(batch.changes, outcome.found) { change.continuation.resume(returning: found) }
             for (delete, missing) in zip(batch.deletes, outcome.missing) { delete.continuation.resume(returning: missing) }
             return outcome.received.mapValues { .success($0) }
         } catch {
             guard batch.count > 1 else {
+                for statements in batch.statements { statements.continuation.resume(throwing: error) }
                 for insert in batch.inserts { insert.continuation.resume(throwing: error) }
                 for change in batch.changes { change.continuation.resume(throwing: error) }
                 for delete in batch.deletes { delete.continuation.resume(throwing: error) }
@@ -81,8 +83,8 @@ extension EmbeddedQueue {
         var received: [UInt64: [QueueMessage]] = [:]
     }
 
-    /// Inserts, changes visibility, deletes and receives, in that order, in one transaction (one
-    /// statement runs on its own, without BEGIN and COMMIT).
+    /// Runs the other statements, inserts, changes visibility, deletes and receives, in that
+    /// order, in one transaction (one statement runs on its own, without BEGIN and COMMIT).
     private func transaction(_ batch: GroupCommit.Batch) async throws -> Outcome {
         let inserts = batch.inserts.flatMap(\.rows)
         let receipts = batch.deletes.flatMap(\.receipts)
@@ -95,7 +97,7 @@ extension EmbeddedQueue {
         let receives = taker == nil ? batch.receives : Array(batch.receives.dropFirst())
         let statements =
             Self.chunks(handed) + Self.chunks(inserts.count - handed) + batch.changes.count + Self.chunks(receipts.count)
-            + receives.count + (sweeps ? 2 : 0)
+            + receives.count + (sweeps ? 2 : 0) + 2 * batch.statements.count
         // The writer's task is never cancelled: it may take the connection without a task of its own.
         return try await lock.withLock { [self] in
             let explicit = statements > 1
@@ -103,6 +105,7 @@ extension EmbeddedQueue {
             do {
                 let now = Self.milliseconds(Date())
                 var outcome = Outcome()
+                for statements in batch.statements { try await statements.perform(connection) }
                 if let taker {
                     let hidden = now + Self.milliseconds(taker.visibilityTimeout)
                     outcome.received[taker.id] = try await insertReceivedRows(inserts[..<handed], visibleAt: hidden)

@@ -3,7 +3,7 @@ public import Logging
 public import Metrics
 public import NIOCore
 import NIOPosix
-import SQLiteNIO
+package import SQLiteNIO
 import Synchronization
 
 /// A durable queue in one SQLite file (WAL mode), with SQS's semantics: messages received are
@@ -37,7 +37,8 @@ public final class EmbeddedQueue: Sendable {
         /// time: ``EmbeddedQueue/open(path:configuration:logger:metricsFactory:)`` then throws
         /// ``EmbeddedQueueLockError/held(queuePath:)``. Queues opened without it take no lock
         /// and are not kept out (several processes may then share the file, for example
-        /// producers enqueueing for one consumer).
+        /// producers enqueueing for one consumer). With the lock, messages a process that died had
+        /// received are visible again at once.
         public var exclusive = false
 
         /// Creates a configuration with the defaults; set the properties to change them.
@@ -134,6 +135,14 @@ public final class EmbeddedQueue: Sendable {
         do {
             for statement in schema {
                 _ = try await connection.query(statement)
+            }
+            if processLock != nil {
+                // The lock proves that no other process holds a message: those still hidden were
+                // received by a process that died, and come back now rather than after their
+                // visibility timeout.
+                _ = try await connection.query(
+                    "UPDATE messages SET visible_at = ? WHERE visible_at > ? AND receipt IS NOT NULL",
+                    [.integer(milliseconds(Date())), .integer(milliseconds(Date()))])
             }
         } catch {
             try? await connection.close()
@@ -297,6 +306,23 @@ public final class EmbeddedQueue: Sendable {
             submit { $0.submit(GroupCommit.VisibilityChange(receipt: receipt, timeout: timeout, continuation: continuation)) }
         }
         if !found { throw EmbeddedQueueError.receiptNotFound(messageID: receipt.messageID) }
+    }
+
+    // MARK: Sharing the database
+
+    /// Runs `perform` inside the next write transaction (group-committed with the queue's own
+    /// requests, before its deletes); returns once it is committed. For tables of the same
+    /// program that must commit with the queue (the recovery log): `perform` must not begin or
+    /// end transactions.
+    package func write(_ perform: @escaping @Sendable (SQLiteConnection) async throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { continuation in
+            submit { $0.submit(GroupCommit.Statements(perform: perform, continuation: continuation)) }
+        }
+    }
+
+    /// Runs `read` on the database outside the group commit (reads only).
+    package func read<Result: Sendable>(_ read: @escaping @Sendable (SQLiteConnection) async throws -> Result) async throws -> Result {
+        try await serialized { try await read(self.connection) }
     }
 
     static func message(_ row: SQLiteRow) -> QueueMessage {

@@ -30,6 +30,14 @@ struct GroupCommit {
         var continuation: CheckedContinuation<Bool, any Error>
     }
 
+    /// Statements of another part of the program that share the queue's database (the recovery
+    /// log): they run first in the transaction, so that what they write is committed with, or
+    /// before, the deletes grouped with them. Resumed after COMMIT.
+    struct Statements {
+        var perform: @Sendable (SQLiteConnection) async throws -> Void
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
     /// A receive; it parks when it finds nothing and its deadline is ahead.
     struct Receive {
         var id: UInt64
@@ -44,6 +52,7 @@ struct GroupCommit {
 
     /// One transaction's worth of requests.
     struct Batch {
+        var statements: [Statements] = []
         var inserts: [Insert] = []
         var changes: [VisibilityChange] = []
         var deletes: [Delete] = []
@@ -56,7 +65,7 @@ struct GroupCommit {
         var insertsReceived = false
 
         /// The requests in the batch.
-        var count: Int { inserts.count + changes.count + deletes.count + looks.count + joiners.count }
+        var count: Int { statements.count + inserts.count + changes.count + deletes.count + looks.count + joiners.count }
 
         /// The receives, looks first.
         var receives: [Receive] { looks + joiners }
@@ -66,7 +75,8 @@ struct GroupCommit {
 
         /// Each request in a batch of its own, to run one by one when the whole batch failed.
         func split() -> [Batch] {
-            inserts.map { Batch(inserts: [$0]) } + changes.map { Batch(changes: [$0]) } + deletes.map { Batch(deletes: [$0]) }
+            statements.map { Batch(statements: [$0]) } + inserts.map { Batch(inserts: [$0]) } + changes.map { Batch(changes: [$0]) }
+                + deletes.map { Batch(deletes: [$0]) }
                 + receives.map { Batch(looks: [$0]) }
         }
     }
@@ -119,6 +129,11 @@ struct GroupCommit {
 
     mutating func submit(_ insert: Insert) -> Batch? {
         pending.inserts.append(insert)
+        return takeIfIdle()
+    }
+
+    mutating func submit(_ statements: Statements) -> Batch? {
+        pending.statements.append(statements)
         return takeIfIdle()
     }
 

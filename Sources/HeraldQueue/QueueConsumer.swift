@@ -135,6 +135,8 @@ public struct QueueConsumer: Service {
         }
         heartbeatTask.cancel()
         await heartbeatTask.value
+        // Messages handed off but still being made durable are deleted once they are.
+        await runtime.settling.drained()
 
         // A new unstructured task: not cancelled even when this one is, so handed-off messages get deleted.
         await Task {

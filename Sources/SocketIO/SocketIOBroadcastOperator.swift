@@ -71,14 +71,22 @@ public struct SocketIOBroadcastOperator: Sendable {
 
     /// Emits an event whose arguments are the given JSON array, spliced into the packet without
     /// being parsed: what a gateway forwarding queue messages wants. `delivered` is called with
-    /// how many local sockets it was written to, once every event loop wrote it.
-    public func emit(_ event: String, jsonArguments: ByteBuffer, delivered: (@Sendable (Int) -> Void)? = nil) {
+    /// how many local sockets it was written to, once every event loop wrote it (with a recovery
+    /// store, once the store kept it first).
+    ///
+    /// With recovery on, `messageID` names the queue message the event comes from: a message
+    /// whose event is still in the recovery log (delivered again after a crash, say) is not
+    /// broadcast a second time, and the call returns `false` without calling `delivered`.
+    @discardableResult
+    public func emit(
+        _ event: String, jsonArguments: ByteBuffer, messageID: String? = nil, delivered: (@Sendable (Int) -> Void)? = nil
+    ) -> Bool {
         guard SocketIOSocket.checkEventName(event, logger: namespace.logger) else {
             delivered?(0)
-            return
+            return true
         }
         let (name, isVolatile) = (namespace.name, options.isVolatile)
-        send(delivered: delivered) { offset in
+        return Self.send(namespace: namespace, options: options, only: nil, messageID: messageID, delivered: delivered) { offset in
             SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: name, isVolatile: isVolatile, offset: offset)
         }
     }
@@ -91,20 +99,25 @@ public struct SocketIOBroadcastOperator: Sendable {
     }
 
     /// `only` limits the delivery to one loop's sockets, and to this server: a socket's emit to
-    /// itself.
+    /// itself. Returns `false` when the log already holds an event of `messageID` (nothing sent).
+    @discardableResult
     static func send(
         namespace: SocketIONamespace,
         options: SocketIOBroadcastOptions,
         only loop: (any EventLoop)?,
+        messageID: String? = nil,
         delivered: (@Sendable (Int) -> Void)?,
         _ packet: (String?) -> SocketIOOutboundPacket
-    ) {
-        func deliver(_ outbound: SocketIOOutboundPacket, queued: Bool) {
+    ) -> Bool {
+        @Sendable func deliver(_ outbound: SocketIOOutboundPacket, queued: Bool) {
             namespace.localSockets.broadcast(outbound, options: options, queued: queued, only: loop, delivered: delivered)
             if loop == nil { namespace.adapter.broadcast(outbound, options: options) }
         }
-        guard let log = namespace.recoveryLog, !options.isVolatile else { return deliver(packet(nil), queued: false) }
-        log.append(options, packet: packet) { deliver($0, queued: true) }
+        guard let log = namespace.recoveryLog, !options.isVolatile else {
+            deliver(packet(nil), queued: false)
+            return true
+        }
+        return log.append(options, messageID: messageID, packet: packet) { deliver($0, queued: true) }
     }
 
     /// Emits an event and waits for every selected client's acknowledgement, up to the timeout

@@ -29,13 +29,13 @@ public final class SocketIONamespace: Sendable {
         adapter factory: SocketIOAdapterFactory,
         logger: Logger,
         backlog: EngineIOBroadcastBacklog,
-        recovery: SocketIOConnectionStateRecovery? = nil,
+        recoveryLog: SocketIORecoveryLog? = nil,
         parent: SocketIONamespace? = nil
     ) {
         self.name = name
         self.logger = logger
         self.parent = parent
-        self.recoveryLog = recovery.map { SocketIORecoveryLog(window: $0.maxDisconnectionDuration, maxBytes: $0.maxLogBytes) }
+        self.recoveryLog = recoveryLog
         let sockets = SocketIOLocalSockets(namespace: name, backlog: backlog)
         self.localSockets = sockets
         self.adapter = factory(sockets)

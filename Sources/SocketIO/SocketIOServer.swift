@@ -1,7 +1,9 @@
 public import EngineIO
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// A Socket.IO v5 server: namespaces, sockets, rooms, broadcasts and acknowledgements over an
 /// Engine.IO v4 server.
@@ -69,9 +71,39 @@ public final class SocketIOServer: Sendable {
     /// Emits to every socket of the main namespace.
     public func emit(_ event: String, _ arguments: SocketIOValue...) { sockets.emit(event, arguments: arguments) }
 
+    /// The sessions kept for clients that went away, and the events kept for replay in all
+    /// namespaces (connection state recovery; zero when it is off).
+    public var recoveryState: (sessions: Int, events: Int) {
+        (core.sessions?.count ?? 0, core.allNamespaces.reduce(0) { $0 + ($1.recoveryLog?.count ?? 0) })
+    }
+
+    /// Reads back what the configured ``SocketIOConnectionStateRecovery/store`` kept: the clients
+    /// of the server that ran before on it can then come back, with the events they missed. Call
+    /// it once, before the server takes connections; without a store it does nothing.
+    public func restoreRecoveryState() async throws {
+        try await core.restoreRecoveryState()
+    }
+
+    /// Returns once every event and session change so far is in the recovery store: call it
+    /// after ``close()`` at shutdown, so that the sessions of the clients just disconnected are
+    /// kept. Without a store it returns at once.
+    public func flushRecoveryState() async {
+        guard let writer = core.recoveryWriter else { return }
+        if core.isClosed.load(ordering: .relaxed) {
+            // The sockets close() disconnected leave on their event loops (after their
+            // disconnect handlers): their sessions are written as they leave.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while core.allNamespaces.contains(where: { $0.localSockets.count > 0 }), ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        await writer.flush()
+    }
+
     /// Disconnects every socket (reason "server shutting down") and closes every connection, so
     /// that clients reconnect elsewhere.
     public func close() {
+        core.isClosed.store(true, ordering: .relaxed)
         for namespace in core.allNamespaces { namespace.localSockets.closeAll(reason: .serverShuttingDown) }
         engine.closeAll(reason: .serverShuttingDown)
     }
@@ -87,6 +119,12 @@ extension SocketIOServer {
         let backlog: EngineIOBroadcastBacklog
         /// The sessions of clients that went away, kept for recovery when it is on.
         let sessions: SocketIOSessionTable?
+        /// Writes events and sessions to the recovery store, when one is configured.
+        let recoveryWriter: SocketIORecoveryWriter?
+        /// Whether ``SocketIOServer/close()`` was called.
+        let isClosed = Atomic<Bool>(false)
+        /// Events read back from the store for namespaces not created yet (dynamic children).
+        private let restoredEvents = NIOLockedValueBox<[String: [SocketIOStoredEvent]]>([:])
         private let registry = NIOLockedValueBox(Registry())
         private let parents = NIOLockedValueBox<[SocketIOParentNamespace]>([])
 
@@ -105,6 +143,39 @@ extension SocketIOServer {
             self.sessions = configuration.connectionStateRecovery.map {
                 SocketIOSessionTable(window: $0.maxDisconnectionDuration, capacity: $0.maxSessions)
             }
+            self.recoveryWriter = configuration.connectionStateRecovery.flatMap { recovery in
+                recovery.store.map { SocketIORecoveryWriter(store: $0, window: recovery.maxDisconnectionDuration, logger: configuration.logger) }
+            }
+        }
+
+        /// The recovery log of a new namespace, with what the store kept for it.
+        private func makeRecoveryLog(for name: String) -> SocketIORecoveryLog? {
+            guard let recovery = configuration.connectionStateRecovery else { return nil }
+            let log = SocketIORecoveryLog(
+                namespace: name, window: recovery.maxDisconnectionDuration, maxBytes: recovery.maxLogBytes, writer: recoveryWriter)
+            if let events = restoredEvents.withLockedValue({ $0.removeValue(forKey: name) }) { log.restore(events) }
+            return log
+        }
+
+        /// Reads back what the store kept: sessions into the table, events into the logs of the
+        /// namespaces that exist, and kept for those created later.
+        func restoreRecoveryState() async throws {
+            guard let recovery = configuration.connectionStateRecovery, let store = recovery.store, let sessions else { return }
+            let since = Date() - TimeInterval(recovery.maxDisconnectionDuration.components.seconds)
+            let snapshot = try await store.load(since: since)
+            sessions.restore(snapshot.sessions)
+            let byNamespace = Dictionary(grouping: snapshot.events, by: \.namespace)
+            let existing = registry.withLockedValue { $0.namespaces }
+            for (name, events) in byNamespace {
+                if let log = existing[name]?.recoveryLog {
+                    log.restore(events)
+                } else {
+                    restoredEvents.withLockedValue { $0[name] = events }
+                }
+            }
+            logger.info(
+                "Restored connection state recovery",
+                metadata: ["sessions": "\(snapshot.sessions.count)", "events": "\(snapshot.events.count)"])
         }
 
         var logger: Logger { configuration.logger }
@@ -113,7 +184,7 @@ extension SocketIOServer {
             registry.withLockedValue { registry in
                 if let namespace = registry.namespaces[name] { return namespace }
                 let namespace = SocketIONamespace(
-                    name: name, adapter: adapter, logger: logger, backlog: backlog, recovery: configuration.connectionStateRecovery)
+                    name: name, adapter: adapter, logger: logger, backlog: backlog, recoveryLog: makeRecoveryLog(for: name))
                 registry.namespaces[name] = namespace
                 return namespace
             }
@@ -133,7 +204,7 @@ extension SocketIOServer {
                     registry.connecting[name, default: 0] += 1
                     if let namespace = registry.namespaces[name] { return namespace }
                     let namespace = SocketIONamespace(
-                        name: name, adapter: adapter, logger: logger, backlog: backlog, recovery: configuration.connectionStateRecovery,
+                        name: name, adapter: adapter, logger: logger, backlog: backlog, recoveryLog: makeRecoveryLog(for: name),
                         parent: parent.template)
                     registry.namespaces[name] = namespace
                     parent.addChild(namespace)

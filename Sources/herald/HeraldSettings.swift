@@ -69,11 +69,20 @@ struct HeraldSettings: Sendable {
     static let recovery = Setting(
         "recovery", .bool, default: false,
         help:
-            "Connection state recovery (socket.io 4.6+): a client that lost its connection comes back with its id, rooms and the events it missed; every event then carries an offset as its last argument. Kept in memory."
+            "Connection state recovery (socket.io 4.6+): a client that lost its connection, or whose herald restarted, comes back with its id, rooms and the events it missed; every event then carries an offset as its last argument."
     )
     static let recoveryWindow = Setting(
         "recovery-window", .whole(1...86_400, unit: "seconds"), default: 120,
         help: "Seconds a disconnected client's session and the events it may miss are kept (with recovery)."
+    )
+    static let recoveryStore = Setting(
+        "recovery-store", .choice(["sqlite", "memory"]), default: "sqlite",
+        help:
+            "Where recovery keeps events and sessions: 'sqlite' (durable across restarts and crashes: in the embedded queue's file, else in recovery-path) or 'memory' (lost when herald stops)."
+    )
+    static let recoveryPath = Setting(
+        "recovery-path", .text("<file>"), default: "herald-recovery.sqlite",
+        help: "The SQLite file of recovery-store = sqlite when the queue is not the embedded one (whose file it shares otherwise)."
     )
     static let logFormat = Setting("log-format", .choice(["text", "json"]), default: "text", help: "Log format.")
     static let logLevel = Setting(
@@ -95,6 +104,7 @@ struct HeraldSettings: Sendable {
         queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, pollers, maxInFlight,
         upstreamEvents, webhookURL, upstreamQueueURL, upstreamMaxInFlight, upstreamAttempts,
         maxBroadcastBacklogMB, maxAttachments, maxPendingEvents, recovery, recoveryWindow,
+        recoveryStore, recoveryPath,
         logFormat, logLevel, drainPeriod, shutdownDeadline,
     ]
 

@@ -30,6 +30,37 @@ extension ServePlan {
         }
         var socketIO = self.socketIO
         socketIO.logger = logger
+        let embedded = try await openEmbeddedQueue(logger: logger)
+        let recoveryFile: EmbeddedQueue?
+        do {
+            recoveryFile = try await openRecoveryStore(embedded: embedded, into: &socketIO, logger: logger)
+        } catch {
+            try? await embedded?.close()
+            throw error
+        }
+        let opened = [embedded, recoveryFile].compactMap { $0 }
+        let gateway: HeraldGateway
+        do {
+            gateway = try await makeGateway(socketIO: socketIO, logger: logger)
+            try await run(gateway: gateway, embedded: embedded, registry: registry, logger: logger)
+        } catch {
+            for file in opened { try? await file.close() }
+            throw error
+        }
+        // The sessions of the clients just closed are written before the files close.
+        await gateway.io.flushRecoveryState()
+        for file in opened {
+            do {
+                try await file.close()
+            } catch {
+                throw HeraldSettings.Problem(description: "closing \(file.path): \(error)", status: 1)
+            }
+        }
+        logger.info("herald stopped", metadata: ["messages": "\(gateway.stats.messagesBroadcast)", "deliveries": "\(gateway.stats.deliveries)"])
+    }
+
+    /// The gateway, with what the recovery store kept from the herald that ran before.
+    private func makeGateway(socketIO: SocketIOConfiguration, logger: Logger) async throws(HeraldSettings.Problem) -> HeraldGateway {
         let gateway: HeraldGateway
         do {
             gateway = try await HeraldGateway(configuration: self.gateway, socketIO: socketIO, logger: logger)
@@ -37,38 +68,64 @@ extension ServePlan {
             let key = [HeraldSettings.jwtPublicKeys, HeraldSettings.jwks].first(where: settings.isGiven) ?? HeraldSettings.auth
             throw settings.problem(key, "cannot load the keys that verify client tokens: \(error)")
         }
-        let embedded = try await openEmbeddedQueue(logger: logger)
         do {
-            try await run(gateway: gateway, embedded: embedded, registry: registry, logger: logger)
+            try await gateway.io.restoreRecoveryState()
         } catch {
-            try? await embedded?.close()
-            throw error
+            throw settings.problem(HeraldSettings.recoveryStore, "cannot read what recovery kept: \(error)")
+        }
+        return gateway
+    }
+
+    /// Gives recovery its SQLite store when configured: in the embedded queue's file, or in a
+    /// file of its own (returned, to be closed at the end), locked like the queue's.
+    private func openRecoveryStore(
+        embedded: EmbeddedQueue?, into socketIO: inout SocketIOConfiguration, logger: Logger
+    ) async throws(HeraldSettings.Problem) -> EmbeddedQueue? {
+        let file: EmbeddedQueue
+        let own: Bool
+        switch recoveryStore {
+        case .none:
+            return nil
+        case .queueFile:
+            guard let embedded else { preconditionFailure("the embedded queue is opened before recovery's store") }
+            (file, own) = (embedded, false)
+        case .file(let path):
+            file = try await openQueueFile(path: path, setting: HeraldSettings.recoveryPath, logger: logger)
+            own = true
         }
         do {
-            try await embedded?.close()
+            socketIO.connectionStateRecovery?.store = try await SQLiteRecoveryStore.open(in: file)
         } catch {
-            throw HeraldSettings.Problem(description: "queue-path: closing \(embedded?.path ?? ""): \(error)", status: 1)
+            if own { try? await file.close() }
+            throw settings.problem(own ? HeraldSettings.recoveryPath : HeraldSettings.queuePath, "cannot keep recovery in \(file.path): \(error)")
         }
-        logger.info("herald stopped", metadata: ["messages": "\(gateway.stats.messagesBroadcast)", "deliveries": "\(gateway.stats.deliveries)"])
+        return own ? file : nil
     }
 
     /// Opens the embedded queue, when it is the source, with the lock that keeps a second herald
     /// process out of it.
     private func openEmbeddedQueue(logger: Logger) async throws(HeraldSettings.Problem) -> EmbeddedQueue? {
         guard case .embedded(let path) = source else { return nil }
+        return try await openQueueFile(path: path, setting: HeraldSettings.queuePath, logger: logger)
+    }
+
+    /// Opens an embedded-queue SQLite file with its lock; `setting` is the one named when it fails.
+    private func openQueueFile(
+        path: String, setting: any SettingDeclaration, logger: Logger
+    ) async throws(HeraldSettings.Problem)
+        -> EmbeddedQueue
+    {
         var configuration = EmbeddedQueue.Configuration()
         configuration.exclusive = true
         do {
             return try await EmbeddedQueue.open(path: path, configuration: configuration, logger: logger)
         } catch let error as EmbeddedQueueLockError {
             if case .held = error {
-                throw settings.problem(
-                    HeraldSettings.queuePath, "\(path) is used by another herald process; give each instance its own --queue-path"
-                )
+                throw settings.problem(setting, "\(path) is used by another herald process; give each instance its own --\(setting.name)")
             }
-            throw settings.problem(HeraldSettings.queuePath, "\(error); give a --queue-path in a directory herald may write to")
+            throw settings.problem(setting, "\(error); give a --\(setting.name) in a directory herald may write to")
         } catch {
-            throw settings.problem(HeraldSettings.queuePath, "cannot open \(path): \(error); give a --queue-path in a directory herald may write to")
+            throw settings.problem(setting, "cannot open \(path): \(error); give a --\(setting.name) in a directory herald may write to")
         }
     }
 

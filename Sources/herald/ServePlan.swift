@@ -23,6 +23,16 @@ struct ServePlan {
         }
     }
 
+    /// Where connection state recovery keeps its events and sessions.
+    enum RecoveryStore {
+        /// Off, or in memory only.
+        case none
+        /// In the embedded queue's file.
+        case queueFile
+        /// In a SQLite file of its own.
+        case file(path: String)
+    }
+
     let settings: HeraldSettings
     let host: String
     let port: Int
@@ -31,6 +41,7 @@ struct ServePlan {
     /// The Socket.IO limits; the logger is set when the plan runs.
     let socketIO: SocketIOConfiguration
     let source: Source
+    let recoveryStore: RecoveryStore
     let consumer: QueueConsumerConfiguration
     let logFormat: String
     let logLevel: Logger.Level
@@ -65,9 +76,9 @@ struct ServePlan {
         var socketIO = SocketIOConfiguration()
         socketIO.maxAttachments = settings.value(S.maxAttachments)
         socketIO.maxPendingEventsPerSocket = settings.value(S.maxPendingEvents)
-        if !settings.value(S.recovery), settings.source(S.recoveryWindow) != "default" {
-            throw settings.problem(
-                S.recoveryWindow, "is set, but recovery is off: turn recovery on (--recovery) or remove recovery-window")
+        for key in [S.recoveryWindow, S.recoveryStore, S.recoveryPath] as [any SettingDeclaration]
+        where !settings.value(S.recovery) && settings.isGiven(key) {
+            throw settings.problem(key, "is set, but recovery is off: turn recovery on (--recovery) or remove \(key.name)")
         }
         if settings.value(S.recovery) {
             var recovery = SocketIOConnectionStateRecovery()
@@ -89,6 +100,23 @@ struct ServePlan {
             source = .embedded(path: settings.value(S.queuePath))
         default:
             source = .none
+        }
+        switch (settings.value(S.recovery), settings.value(S.recoveryStore), source) {
+        case (false, _, _), (true, "memory", _):
+            if settings.isGiven(S.recoveryPath) {
+                throw settings.problem(S.recoveryPath, "is set, but recovery-store is memory: remove recovery-path or use recovery-store = sqlite")
+            }
+            recoveryStore = .none
+        case (true, _, .embedded):
+            if settings.isGiven(S.recoveryPath) {
+                throw settings.problem(
+                    S.recoveryPath,
+                    "is set, but with the embedded queue recovery lives in the queue's file (queue-path), so that an event and its queue message commit together: remove recovery-path"
+                )
+            }
+            recoveryStore = .queueFile
+        case (true, _, _):
+            recoveryStore = .file(path: settings.value(S.recoveryPath))
         }
         var consumer = QueueConsumerConfiguration()
         consumer.pollers = settings.value(S.pollers)

@@ -39,7 +39,12 @@ struct BackpressureTests {
             try await eventually { gateway.backpressure.consumerWaits == 1 }
 
             stall.signal()
-            #expect(await handOff.value == .handedOff)
+            // Handed off at once; deleted once its event was written to the loop.
+            guard case .handedOffOnceSettled(let written) = await handOff.value else {
+                Issue.record("the message was not handed off")
+                return
+            }
+            await written.wait()
             try await eventually { gateway.broadcastBacklogBytes == 0 }
             let metrics = try await request(.GET, port: port, path: "/metrics").1
             #expect(metrics.contains("herald_publish_overloaded_total 1\n"))

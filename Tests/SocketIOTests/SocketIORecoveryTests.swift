@@ -9,7 +9,7 @@ struct SocketIORecoveryTests {
     let start = ContinuousClock.now
 
     func log(window: Duration = .seconds(120), maxBytes: Int = 1 << 20) -> SocketIORecoveryLog {
-        SocketIORecoveryLog(window: window, maxBytes: maxBytes, lastOffset: 100)
+        SocketIORecoveryLog(namespace: "/", window: window, maxBytes: maxBytes, lastOffset: 100)
     }
 
     /// Appends an event named `name` to the log, broadcast to `rooms` except `except`.

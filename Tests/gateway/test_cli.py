@@ -53,6 +53,15 @@ def lines(text):
      "herald: recovery-window (from --recovery-window): is set, but recovery is off: turn recovery on (--recovery) or remove recovery-window"),
     (["serve", "--auth", "none", "--recovery", "--recovery-window", "0"],
      "herald: recovery-window (from --recovery-window): '0' is not a whole number in 1...86400"),
+    (["serve", "--auth", "none", "--recovery-store", "memory"],
+     "herald: recovery-store (from --recovery-store): is set, but recovery is off: turn recovery on (--recovery) or remove recovery-store"),
+    (["serve", "--auth", "none", "--recovery", "--recovery-store", "disk"],
+     "herald: recovery-store (from --recovery-store): 'disk' is not one of sqlite, memory"),
+    (["serve", "--auth", "none", "--recovery", "--recovery-path", "r.sqlite"],
+     "herald: recovery-path (from --recovery-path): is set, but with the embedded queue recovery lives in the queue's file "
+     "(queue-path), so that an event and its queue message commit together: remove recovery-path"),
+    (["serve", "--auth", "none", "--recovery", "--recovery-store", "memory", "--queue", "none", "--recovery-path", "r.sqlite"],
+     "herald: recovery-path (from --recovery-path): is set, but recovery-store is memory: remove recovery-path or use recovery-store = sqlite"),
     (["serve", "--max-attachments", "-3"], "herald: max-attachments (from --max-attachments): '-3' is not a whole number in 0...10000"),
     (["serve", "--auth", "none", "--drain-period", "30"],
      "herald: drain-period (from --drain-period): 30 s is not shorter than shutdown-deadline (30 s), which covers the drain "

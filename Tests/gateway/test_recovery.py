@@ -3,12 +3,17 @@ the default (embedded) queue while a client was away reach it when it comes back
 wire as the JavaScript client does (it keeps the CONNECT reply's pid and each event's last
 argument, its offset, and reconnects with both)."""
 import json
+import os
+import signal
 import tempfile
+import threading
 import time
+
+import pytest
 
 import websocket
 
-from herald_process import SECRET, Herald, token, wait_until
+from herald_process import SECRET, Herald, run, token, wait_until
 
 
 def open_session(url, auth=None):
@@ -127,3 +132,111 @@ def test_with_tokens_a_client_comes_back_only_while_its_token_is_valid():
             back.close()
         finally:
             herald.stop()
+
+
+class Reader:
+    """Reads a raw WebSocket session's events on a thread until the connection ends."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.events = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.read, daemon=True)
+        self.thread.start()
+
+    def read(self):
+        try:
+            while True:
+                text = self.ws.recv()
+                if not text:
+                    return
+                if text == "2":
+                    self.ws.send("3")
+                elif text.startswith("42"):
+                    with self.lock:
+                        self.events.append(json.loads(text[2:]))
+        except Exception:
+            return
+
+    def received(self):
+        with self.lock:
+            return list(self.events)
+
+    def wait_for(self, count, timeout=30):
+        wait_until(lambda: len(self.received()) >= count, timeout, f"{count} events")
+        return self.received()
+
+
+def publish_numbered(herald, start, count, batch=100):
+    for first in range(start, start + count, batch):
+        publish(herald, *({"n": n} for n in range(first, min(first + batch, start + count))))
+
+
+def numbers(events):
+    return [event[1]["n"] for event in events]
+
+
+@pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
+def test_a_client_recovers_every_accepted_event_across_a_restart_once_and_in_order(stop):
+    """herald stops (SIGTERM) or dies (SIGKILL) while it fans out 1000 accepted events; started
+    again on the same queue file, it recovers the client with every one of them, exactly once."""
+    with tempfile.TemporaryDirectory() as folder:
+        queue = f"{folder}/queue.sqlite"
+        first = Herald("--auth", "none", "--recovery", "--queue-path", queue, "--drain-period", "0")
+        second = None
+        try:
+            ws, hello = connect(first.url)
+            reader = Reader(ws)
+            publish_numbered(first, 0, 1000)
+            if stop == "sigkill":
+                first.signal(signal.SIGKILL)
+            else:
+                first.signal(signal.SIGTERM)
+            assert first.process.wait(timeout=30) in (0, -signal.SIGKILL)
+            reader.thread.join(timeout=10)
+            before = reader.received()
+            assert numbers(before) == list(range(len(before)))
+
+            second = Herald("--auth", "none", "--recovery", "--queue-path", queue)
+            auth = {"pid": hello["pid"]}
+            if before:
+                auth["offset"] = before[-1][-1]
+            back, again = connect(second.url, auth)
+            assert again == hello, f"not recovered after {len(before)} events"
+            after = Reader(back).wait_for(1000 - len(before))
+            assert numbers(before + after) == list(range(1000))
+            offsets = [int(event[-1]) for event in before + after]
+            assert offsets == sorted(set(offsets))
+            back.close()
+        finally:
+            first.stop()
+            if second:
+                second.stop()
+
+
+def test_without_the_embedded_queue_recovery_keeps_its_own_file_and_one_herald_at_a_time():
+    with tempfile.TemporaryDirectory() as folder:
+        first = Herald("--auth", "none", "--recovery", "--queue", "none", cwd=folder)
+        try:
+            assert os.path.exists(f"{folder}/herald-recovery.sqlite")
+            status, _, stderr = run("serve", "--auth", "none", "--recovery", "--queue", "none", "--port", "0", cwd=folder)
+            assert status == 2
+            assert stderr.strip().splitlines()[-1] == (
+                "herald: recovery-path (from default): herald-recovery.sqlite is used by another herald process; "
+                "give each instance its own --recovery-path")
+
+            ws, hello = connect(first.url)
+            publish(first, {"n": 1})
+            offset = events(ws, 1)[0][-1]
+            assert first.terminate() == 0
+            second = Herald("--auth", "none", "--recovery", "--queue", "none", cwd=folder)
+            try:
+                back, again = connect(second.url, {"pid": hello["pid"], "offset": offset})
+                assert again == hello
+                publish(second, {"n": 2})
+                assert [event[:2] for event in events(back, 1)] == [["item_added", {"n": 2}]]
+                back.close()
+            finally:
+                second.stop()
+        finally:
+            first.stop()

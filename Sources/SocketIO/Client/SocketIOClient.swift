@@ -145,13 +145,26 @@ final class SocketIOClient: EngineIOConnectionDelegate {
         switch object["offset"] {
         case nil: sentOffset = nil
         case .string(let text)?:
-            guard let offset = SocketIORecoveryOffset.parse(text) else { return nil }
+            guard let offset = SocketIORecoveryOffset.parse(text) else {
+                server.statistics.recovery(.unknownOffset)
+                return nil
+            }
             sentOffset = offset
-        default: return nil
+        default:
+            server.statistics.recovery(.unknownOffset)
+            return nil
         }
-        guard let session = sessions.take(pid: pid, namespace: namespace.name, now: .now) else { return nil }
+        guard let session = sessions.take(pid: pid, namespace: namespace.name, now: .now) else {
+            server.statistics.recovery(.unknownSession)
+            return nil
+        }
+        // Taken once: the store forgets it too (a recovered socket writes it again when admitted).
+        server.recoveryWriter?.forget(pid: pid)
         let offset = sentOffset ?? session.admittedAtOffset
-        guard log.canReplay(after: offset, through: log.lastOffset, rooms: session.rooms, limit: replayLimit) else { return nil }
+        if let refusal = log.refusal(after: offset, through: log.lastOffset, rooms: session.rooms, limit: replayLimit) {
+            server.statistics.recovery(refusal.outcome)
+            return nil
+        }
         return (session, offset)
     }
 
@@ -166,9 +179,12 @@ final class SocketIOClient: EngineIOConnectionDelegate {
         _ socket: SocketIOSocket, session: SocketIORecoverySession, after offset: UInt64, log: SocketIORecoveryLog, auth: SocketIOValue?
     ) {
         log.admitInOrder(on: eventLoop) { [self] through in
-            if case .events(let events) = log.replay(after: offset, through: through, rooms: session.rooms, limit: replayLimit) {
+            let replay = log.replay(after: offset, through: through, rooms: session.rooms, limit: replayLimit)
+            if case .events(let events) = replay {
+                server.statistics.recovery(.recovered, replayed: events.count)
                 admit(socket, replay: events, offset: through)
             } else {
+                server.statistics.recovery(replay.outcome)
                 connectNew(to: socket.namespace, auth: auth, member: socket.member)
             }
         }

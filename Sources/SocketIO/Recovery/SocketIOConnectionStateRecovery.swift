@@ -1,3 +1,6 @@
+import Foundation
+import NIOCore
+
 /// Connection state recovery (socket.io 4.6+ on the wire): a client that lost its connection and
 /// comes back within ``maxDisconnectionDuration`` gets its socket id, rooms and data back, and
 /// every event it missed, in order.
@@ -18,6 +21,11 @@ public struct SocketIOConnectionStateRecovery: Sendable {
     public var maxLogBytes = 64 << 20
     /// The most sessions kept for clients that went away; the oldest go first.
     public var maxSessions = 100_000
+    /// Where events and sessions are kept so that they outlive the process (`nil`: in this
+    /// server's memory only). With a store, call ``SocketIOServer/restoreRecoveryState()`` before
+    /// the server takes connections and ``SocketIOServer/flushRecoveryState()`` after closing it;
+    /// each event then reaches its clients once the store kept it.
+    public var store: (any SocketIORecoveryStore)?
 
     /// Recovery with the reference server's defaults (2 minutes, middlewares skipped).
     public init() {}
@@ -43,6 +51,19 @@ struct SocketIORecoverySession: Sendable, Equatable {
     /// (and so has no offset to send) missed everything after it.
     let admittedAtOffset: UInt64
     let disconnectedAt: ContinuousClock.Instant
+}
+
+extension SocketIORecoverySession {
+    /// The session as a store keeps it; `disconnectedAt` `nil` for a socket still connected.
+    static func stored(
+        id: String, pid: String, namespace: String, rooms: Set<String>, data: SocketIOValue, admittedAtOffset: UInt64, disconnectedAt: Date?
+    ) -> SocketIOStoredSession {
+        var json = ByteBuffer()
+        JSON.write(data, into: &json, attachments: nil)
+        return SocketIOStoredSession(
+            pid: pid, id: id, namespace: namespace, rooms: rooms, data: String(buffer: json), admittedAtOffset: admittedAtOffset,
+            disconnectedAt: disconnectedAt)
+    }
 }
 
 /// Offsets on the wire: decimal strings of an increasing 64-bit counter.

@@ -13,6 +13,11 @@ import Synchronization
 /// (and did not reach it, it was not in its rooms yet), every later one runs after it (and
 /// reaches it, it is in its rooms by then). So replaying the log up to that offset and joining
 /// the rooms neither loses nor repeats an event.
+///
+/// With a store, an event is handed to the loops only once the store kept it (in offset order,
+/// when the writer reports it durable): a client never holds an event that a crash could lose, so
+/// replaying from the store after a restart repeats nothing. Offsets may then have gaps (a
+/// restarted log goes on from the wall clock), so entries are found by binary search.
 final class SocketIORecoveryLog: Sendable {
     struct Entry: Sendable {
         let offset: UInt64
@@ -21,6 +26,7 @@ final class SocketIORecoveryLog: Sendable {
         let frames: [EngineIOFrame]
         let bytes: Int
         let time: ContinuousClock.Instant
+        let messageID: String?
     }
 
     /// What a recovering socket gets back.
@@ -31,57 +37,151 @@ final class SocketIORecoveryLog: Sendable {
         case unknownOffset
         /// It missed more than the replay limit.
         case tooMany
+
+        /// The outcome of a recovery refused for this reason.
+        var outcome: SocketIORecoveryOutcome {
+            switch self {
+            case .events: .recovered
+            case .unknownOffset: .unknownOffset
+            case .tooMany: .tooManyMissed
+            }
+        }
+    }
+
+    /// An event waiting for the store, with what hands it to the loops.
+    private struct Pending {
+        let entry: Entry
+        let outbound: SocketIOOutboundPacket
+        let deliver: @Sendable (SocketIOOutboundPacket) -> Void
     }
 
     private struct State {
         var entries = CircularBuffer<Entry>()
-        /// The offset of the last event appended (the first one gets `lastOffset + 1`).
+        /// The offset of the last event handed to the loops.
         var lastOffset: UInt64
+        /// The offset of the last event appended (waiting for the store, or handed to the loops).
+        var lastAssigned: UInt64
+        /// The log answers for clients that have seen everything up to this offset or later:
+        /// what was before it is gone.
+        var floor: UInt64
         var bytes = 0
+        var pending: [Pending] = []
+        /// The queue message ids of the kept and pending events.
+        var messageIDs: Set<String> = []
     }
 
     private let state: Mutex<State>
+    let namespace: String
     let window: Duration
     let maxBytes: Int
+    /// Where events are kept before they are handed to the loops; `nil`: in memory only.
+    let writer: SocketIORecoveryWriter?
 
     /// A log whose first offset follows `lastOffset`: by default the wall clock in microseconds,
     /// so that offsets handed out before a restart are not handed out again.
-    init(window: Duration, maxBytes: Int, lastOffset: UInt64 = UInt64(Date().timeIntervalSince1970 * 1_000_000)) {
+    init(
+        namespace: String, window: Duration, maxBytes: Int, writer: SocketIORecoveryWriter? = nil,
+        lastOffset: UInt64 = UInt64(Date().timeIntervalSince1970 * 1_000_000)
+    ) {
+        self.namespace = namespace
         self.window = window
         self.maxBytes = maxBytes
-        self.state = Mutex(State(lastOffset: lastOffset))
+        self.writer = writer
+        self.state = Mutex(State(lastOffset: lastOffset, lastAssigned: lastOffset, floor: lastOffset))
     }
 
-    /// The offset of the last event appended.
+    /// The offset of the last event handed to the loops.
     var lastOffset: UInt64 { state.withLock { $0.lastOffset } }
 
-    /// How many events are kept.
+    /// How many events are kept (handed to the loops).
     var count: Int { state.withLock { $0.entries.count } }
 
-    /// Appends the event that `packet` makes with its offset, and hands it to `deliver` while
-    /// still holding the lock (the caller queues it on the event loops there, in offset order).
-    func append(
-        _ options: SocketIOBroadcastOptions,
-        packet: (String?) -> SocketIOOutboundPacket,
-        now: ContinuousClock.Instant = .now,
-        deliver: (SocketIOOutboundPacket) -> Void
-    ) {
+    /// Takes back the events a store kept from before a restart (oldest first, before anything
+    /// is appended): offsets go on after the newest of them, or after the wall clock when later.
+    func restore(_ events: [SocketIOStoredEvent], now: ContinuousClock.Instant = .now, wallClock: Date = Date()) {
         state.withLock { state in
-            let offset = state.lastOffset &+ 1
-            let outbound = packet(SocketIORecoveryOffset.text(offset))
-            let frames = outbound.frames
-            let bytes = frames.reduce(0) { $0 + $1.webSocketFrame.readableBytes }
-            let entry = Entry(offset: offset, rooms: options.rooms, except: options.except, frames: frames, bytes: bytes, time: now)
-            state.lastOffset = offset
-            state.entries.append(entry)
-            state.bytes += bytes
+            for event in events {
+                let frames = event.payloads.map { EngineIOFrame(EngineIOPacket(.message, $0)) }
+                let bytes = frames.reduce(0) { $0 + $1.webSocketFrame.readableBytes }
+                let age = max(0, wallClock.timeIntervalSince(event.emittedAt))
+                let entry = Entry(
+                    offset: event.offset, rooms: event.rooms, except: event.except, frames: frames, bytes: bytes,
+                    time: now - .milliseconds(Int64(age * 1000)), messageID: event.messageID)
+                if let last = state.entries.last, entry.offset <= last.offset { continue }
+                state.entries.append(entry)
+                state.bytes += bytes
+                if let id = event.messageID { state.messageIDs.insert(id) }
+            }
+            // What the store kept answers for its window: a client of the run before has seen
+            // everything older (it was connected when it was emitted).
+            state.floor = 0
+            let newest = state.entries.last?.offset ?? 0
+            state.lastOffset = max(state.lastOffset, newest)
+            state.lastAssigned = state.lastOffset
             prune(&state, now: now)
-            deliver(outbound)
         }
     }
 
-    /// Runs `admit` on `loop` after every broadcast logged so far has run there, passing it the
-    /// last offset logged so far.
+    /// Appends the event that `packet` makes with its offset, and hands it to `deliver` under the
+    /// lock (the caller queues it on the event loops there, in offset order): at once without a
+    /// store, once the store kept it with one. Returns `false`, appending nothing, when an event
+    /// of the queue message `messageID` is already in the log.
+    @discardableResult
+    func append(
+        _ options: SocketIOBroadcastOptions,
+        messageID: String? = nil,
+        packet: (String?) -> SocketIOOutboundPacket,
+        now: ContinuousClock.Instant = .now,
+        deliver: @escaping @Sendable (SocketIOOutboundPacket) -> Void
+    ) -> Bool {
+        state.withLock { state in
+            if let messageID, state.messageIDs.contains(messageID) { return false }
+            let offset = state.lastAssigned &+ 1
+            let outbound = packet(SocketIORecoveryOffset.text(offset))
+            let frames = outbound.frames
+            let bytes = frames.reduce(0) { $0 + $1.webSocketFrame.readableBytes }
+            let entry = Entry(
+                offset: offset, rooms: options.rooms, except: options.except, frames: frames, bytes: bytes, time: now, messageID: messageID)
+            state.lastAssigned = offset
+            if let messageID { state.messageIDs.insert(messageID) }
+            guard let writer else {
+                keep(entry, &state, now: now)
+                deliver(outbound)
+                return true
+            }
+            state.pending.append(Pending(entry: entry, outbound: outbound, deliver: deliver))
+            writer.submit(
+                SocketIOStoredEvent(
+                    namespace: namespace, offset: offset, rooms: options.rooms, except: options.except,
+                    payloads: frames.compactMap(\.packet.payload), emittedAt: Date(), messageID: messageID),
+                of: self)
+            return true
+        }
+    }
+
+    /// The store kept every event up to `offset`: they go to the loops, in order.
+    func stored(through offset: UInt64, now: ContinuousClock.Instant = .now) {
+        state.withLock { state in
+            var handed = 0
+            for pending in state.pending {
+                guard pending.entry.offset <= offset else { break }
+                keep(pending.entry, &state, now: now)
+                pending.deliver(pending.outbound)
+                handed += 1
+            }
+            state.pending.removeFirst(handed)
+        }
+    }
+
+    private func keep(_ entry: Entry, _ state: inout State, now: ContinuousClock.Instant) {
+        state.lastOffset = entry.offset
+        state.entries.append(entry)
+        state.bytes += entry.bytes
+        prune(&state, now: now)
+    }
+
+    /// Runs `admit` on `loop` after every broadcast handed to the loops so far has run there,
+    /// passing it the offset of the last of them.
     func admitInOrder(on loop: any EventLoop, _ admit: @escaping @Sendable (UInt64) -> Void) {
         state.withLock { state in
             let offset = state.lastOffset
@@ -97,10 +197,10 @@ final class SocketIORecoveryLog: Sendable {
         return refusal ?? .events(events)
     }
 
-    /// Whether ``replay(after:through:rooms:limit:now:)`` would give events back, without
-    /// gathering them.
-    func canReplay(after offset: UInt64, through: UInt64, rooms: Set<String>, limit: Int, now: ContinuousClock.Instant = .now) -> Bool {
-        walk(after: offset, through: through, rooms: rooms, limit: limit, now: now) { _ in } == nil
+    /// Why ``replay(after:through:rooms:limit:now:)`` would give no events back (`nil`: it
+    /// would), without gathering them.
+    func refusal(after offset: UInt64, through: UInt64, rooms: Set<String>, limit: Int, now: ContinuousClock.Instant = .now) -> Replay? {
+        walk(after: offset, through: through, rooms: rooms, limit: limit, now: now) { _ in }
     }
 
     /// Visits the entries a replay gives back, in order; returns why there is no replay, if so.
@@ -109,12 +209,9 @@ final class SocketIORecoveryLog: Sendable {
     ) -> Replay? {
         state.withLock { state in
             prune(&state, now: now)
-            guard offset <= state.lastOffset else { return .unknownOffset }
-            // Offsets are consecutive: the event after `offset` sits at a known index, if kept.
-            let first = state.entries.first?.offset ?? state.lastOffset &+ 1
-            guard offset &+ 1 >= first else { return .unknownOffset }
+            guard offset <= state.lastOffset, offset >= state.floor else { return .unknownOffset }
             var selected = 0
-            var index = state.entries.index(state.entries.startIndex, offsetBy: Int(offset &+ 1 - first))
+            var index = Self.firstIndex(after: offset, in: state.entries)
             while index != state.entries.endIndex {
                 let entry = state.entries[index]
                 if entry.offset > through { break }
@@ -129,6 +226,21 @@ final class SocketIORecoveryLog: Sendable {
         }
     }
 
+    /// The index of the first entry whose offset is past `offset` (offsets increase).
+    private static func firstIndex(after offset: UInt64, in entries: CircularBuffer<Entry>) -> CircularBuffer<Entry>.Index {
+        var low = 0
+        var high = entries.count
+        while low < high {
+            let middle = (low + high) / 2
+            if entries[entries.index(entries.startIndex, offsetBy: middle)].offset <= offset {
+                low = middle + 1
+            } else {
+                high = middle
+            }
+        }
+        return entries.index(entries.startIndex, offsetBy: low)
+    }
+
     /// Whether a broadcast to `entry`'s rooms, except its exceptions, reached a socket in `rooms`.
     static func selects(_ entry: Entry, _ rooms: Set<String>) -> Bool {
         (entry.rooms.isEmpty || !entry.rooms.isDisjoint(with: rooms)) && entry.except.isDisjoint(with: rooms)
@@ -137,6 +249,8 @@ final class SocketIORecoveryLog: Sendable {
     private func prune(_ state: inout State, now: ContinuousClock.Instant) {
         while let oldest = state.entries.first, now - oldest.time > window || state.bytes > maxBytes {
             state.bytes -= oldest.bytes
+            state.floor = max(state.floor, oldest.offset)
+            if let id = oldest.messageID { state.messageIDs.remove(id) }
             state.entries.removeFirst()
         }
     }

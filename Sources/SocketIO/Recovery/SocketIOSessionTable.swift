@@ -1,3 +1,5 @@
+import Foundation
+import NIOCore
 import Synchronization
 
 /// The sessions of sockets whose clients went away, by private session id, until they come back
@@ -29,6 +31,19 @@ final class SocketIOSessionTable: Sendable {
             state.sessions[session.pid] = session
             state.order.append((session.pid, session.disconnectedAt))
         }
+    }
+
+    /// Takes back the sessions a store kept, oldest first; those still connected belonged to a
+    /// server that died, and count as gone now.
+    func restore(_ stored: [SocketIOStoredSession], now: ContinuousClock.Instant = .now, wallClock: Date = Date()) {
+        let sessions = stored.compactMap { stored -> SocketIORecoverySession? in
+            guard let data = try? JSON.parse(ByteBuffer(string: stored.data).readableBytesView) else { return nil }
+            let age = stored.disconnectedAt.map { max(0, wallClock.timeIntervalSince($0)) } ?? 0
+            return SocketIORecoverySession(
+                id: stored.id, pid: stored.pid, namespace: stored.namespace, rooms: stored.rooms, data: data,
+                admittedAtOffset: stored.admittedAtOffset, disconnectedAt: now - .milliseconds(Int64(age * 1000)))
+        }
+        for session in sessions.sorted(by: { $0.disconnectedAt < $1.disconnectedAt }) { keep(session) }
     }
 
     /// Takes the session `pid` of `namespace` if it is known and fresh: a session comes back once.

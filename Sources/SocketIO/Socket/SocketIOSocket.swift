@@ -1,4 +1,5 @@
 public import EngineIO
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
@@ -300,10 +301,13 @@ public final class SocketIOSocket: Sendable {
                 if let pid { reply["pid"] = .string(pid) }
                 sendPacket(SocketIOPacket(type: .connect, namespace: namespace.name, data: .object(reply)))
                 for frames in replay { connection.send(frames) }
+                storeSession()
             case .addRooms(let rooms):
                 namespace.localSockets.join(self, rooms)
+                storeSession()
             case .removeRoom(let room):
                 namespace.localSockets.leave(self, room)
+                storeSession()
             case .run(let work):
                 if continuing {
                     next = work
@@ -341,15 +345,34 @@ public final class SocketIOSocket: Sendable {
     }
 
     /// Keeps what a recovering client needs, when recovery is on and the socket did not leave on
-    /// purpose: its id, rooms (read before it leaves them) and data.
+    /// purpose: its id, rooms (read before it leaves them) and data; in the store too, when there
+    /// is one (a socket that left on purpose is forgotten there).
     private func keepSessionForRecovery() {
-        guard let sessions = client.server.sessions, let pid, let reason = machine.value.closeReason,
-            SocketIOConnectionStateRecovery.recoverableReasons.contains(reason)
-        else { return }
+        guard let sessions = client.server.sessions, let pid else { return }
+        let writer = client.server.recoveryWriter
+        guard let reason = machine.value.closeReason, SocketIOConnectionStateRecovery.recoverableReasons.contains(reason) else {
+            writer?.forget(pid: pid)
+            return
+        }
+        let rooms = namespace.localSockets.rooms(of: self)
         sessions.keep(
             SocketIORecoverySession(
+                id: id, pid: pid, namespace: namespace.name, rooms: rooms, data: data, admittedAtOffset: admittedAtOffset.value,
+                disconnectedAt: .now))
+        writer?.keep(
+            SocketIORecoverySession.stored(
+                id: id, pid: pid, namespace: namespace.name, rooms: rooms, data: data, admittedAtOffset: admittedAtOffset.value,
+                disconnectedAt: Date()))
+    }
+
+    /// Writes the connected socket's session to the recovery store, when there is one: at
+    /// admission and at every change of its rooms, so that a crash loses none of it.
+    private func storeSession() {
+        guard let writer = client.server.recoveryWriter, let pid else { return }
+        writer.keep(
+            SocketIORecoverySession.stored(
                 id: id, pid: pid, namespace: namespace.name, rooms: namespace.localSockets.rooms(of: self), data: data,
-                admittedAtOffset: admittedAtOffset.value, disconnectedAt: .now))
+                admittedAtOffset: admittedAtOffset.value, disconnectedAt: nil))
     }
 
     /// Runs handler work on a task, then the work that became ready meanwhile, until none is left.
