@@ -2,12 +2,15 @@
 the default (embedded) queue while a client was away reach it when it comes back, spoken on the
 wire as the JavaScript client does (it keeps the CONNECT reply's pid and each event's last
 argument, its offset, and reconnects with both)."""
+import http.client
 import json
 import os
 import signal
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -176,6 +179,12 @@ def numbers(events):
     return [event[1]["n"] for event in events]
 
 
+def assert_in_offset_order(events):
+    """Each event once, in the order of its offset (its last argument)."""
+    offsets = [int(event[-1]) for event in events]
+    assert offsets == sorted(set(offsets))
+
+
 @pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
 def test_a_client_recovers_every_accepted_event_across_a_restart_once_and_in_order(stop):
     """herald stops (SIGTERM) or dies (SIGKILL) while it fans out 1000 accepted events; started
@@ -205,8 +214,7 @@ def test_a_client_recovers_every_accepted_event_across_a_restart_once_and_in_ord
             assert again == hello, f"not recovered after {len(before)} events"
             after = Reader(back).wait_for(1000 - len(before))
             assert numbers(before + after) == list(range(1000))
-            offsets = [int(event[-1]) for event in before + after]
-            assert offsets == sorted(set(offsets))
+            assert_in_offset_order(before + after)
             back.close()
         finally:
             first.stop()
@@ -240,3 +248,120 @@ def test_without_the_embedded_queue_recovery_keeps_its_own_file_and_one_herald_a
                 second.stop()
         finally:
             first.stop()
+
+
+SQS_ENDPOINT = os.environ.get("HERALD_TEST_SQS_ENDPOINT")
+
+
+@pytest.mark.skipif(not SQS_ENDPOINT, reason="run through scripts/test (needs moto)")
+def test_over_sqs_a_crash_while_a_producer_keeps_sending_loses_and_repeats_nothing():
+    """herald consumes an SQS queue (moto) while a producer sends 600 messages, is SIGKILLed in the
+    middle and started again while the producer goes on: the client recovers with every message
+    exactly once, in the order of their offsets (a standard queue does not keep the order they
+    were sent in). Messages the dead herald had received but not deleted come again after their
+    visibility timeout; those whose event it had written are not broadcast twice."""
+    import boto3
+    sqs = boto3.client("sqs", endpoint_url=SQS_ENDPOINT, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    queue_url = sqs.create_queue(QueueName=f"herald-recovery-{time.time_ns()}", Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
+    total = 600
+    sent = threading.Event()
+
+    def produce():
+        for first in range(0, total, 10):
+            sqs.send_message_batch(QueueUrl=queue_url, Entries=[
+                {"Id": str(n), "MessageBody": json.dumps({"event": "item_added", "data": {"n": n}})}
+                for n in range(first, first + 10)])
+            time.sleep(0.01)
+        sent.set()
+
+    with tempfile.TemporaryDirectory() as folder:
+        args = ["--auth", "none", "--recovery", "--queue", "sqs", "--sqs-endpoint", SQS_ENDPOINT, "--sqs-queue-url", queue_url]
+        first = Herald(*args, cwd=folder)
+        second = None
+        try:
+            ws, hello = connect(first.url)
+            reader = Reader(ws)
+            producer = threading.Thread(target=produce, daemon=True)
+            producer.start()
+            wait_until(lambda: len(reader.received()) >= 150, 30, "the first events")
+            first.signal(signal.SIGKILL)
+            first.process.wait(timeout=10)
+            reader.thread.join(timeout=10)
+            before = reader.received()
+            assert len(set(numbers(before))) == len(before)
+            assert not sent.is_set(), "the producer finished before the crash"
+
+            second = Herald(*args, cwd=folder)
+            back, again = connect(second.url, {"pid": hello["pid"], "offset": before[-1][-1]})
+            assert again == hello
+            after = Reader(back).wait_for(total - len(before), timeout=60)
+            producer.join(timeout=60)
+            assert sorted(numbers(before + after)) == list(range(total))
+            assert_in_offset_order(before + after)
+            back.close()
+        finally:
+            first.stop()
+            if second:
+                second.stop()
+
+
+def test_a_client_recovers_everything_published_across_a_redeploy_while_a_producer_keeps_publishing():
+    """herald is SIGTERMed and started again on the same port and queue file while a producer
+    keeps publishing 1000 events (retrying a batch herald was not there to take): the client
+    comes back recovered, with all of them, once each, in order."""
+    total = 1000
+    with tempfile.TemporaryDirectory() as folder:
+        queue = f"{folder}/queue.sqlite"
+        args = ["--auth", "none", "--recovery", "--queue-path", queue, "--drain-period", "0"]
+        first = Herald(*args)
+        port, url = first.port, first.url
+        second = None
+        accepted = []
+        problems = []
+
+        def produce():
+            for start in range(0, total, 10):
+                body = json.dumps([{"event": "item_added", "data": {"n": n}} for n in range(start, start + 10)]).encode()
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        request = urllib.request.Request(url + "/api/emit/batch", data=body, method="POST")
+                        with urllib.request.urlopen(request, timeout=10) as response:
+                            assert response.status == 202
+                        accepted.append(start)
+                        break
+                    except (urllib.error.URLError, http.client.RemoteDisconnected, ConnectionResetError) as error:
+                        # Refused (no herald listens now), or closed before herald read the
+                        # request (it stops taking requests): herald never took the batch.
+                        reason = getattr(error, "reason", error)
+                        retryable = (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected)
+                        if not isinstance(reason, retryable) or time.monotonic() > deadline:
+                            problems.append(repr(error))
+                            return
+                        time.sleep(0.02)
+
+        try:
+            ws, hello = connect(url)
+            reader = Reader(ws)
+            producer = threading.Thread(target=produce, daemon=True)
+            producer.start()
+            wait_until(lambda: len(accepted) >= 30, 30, "300 accepted events")
+            assert first.terminate() == 0
+            reader.thread.join(timeout=10)
+            before = reader.received()
+            assert len(accepted) < total / 10, "the producer finished before the redeploy"
+
+            second = Herald(*args, port=port)
+            auth = {"pid": hello["pid"], "offset": before[-1][-1]}
+            back, again = connect(url, auth)
+            assert again == hello
+            producer.join(timeout=60)
+            assert problems == [], first.output()[-2000:]
+            after = Reader(back).wait_for(total - len(before))
+            assert numbers(before + after) == list(range(total))
+            back.close()
+        finally:
+            first.stop()
+            if second:
+                second.stop()

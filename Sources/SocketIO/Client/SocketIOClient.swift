@@ -94,6 +94,8 @@ final class SocketIOClient: EngineIOConnectionDelegate {
             }
             return
         }
+        // Broadcasts made from now on visit this loop, so none misses the socket that follows.
+        namespace.localSockets.prepare(eventLoop)
         if case (let session, let offset)? = recoverableSession(in: namespace, auth: auth), let log = namespace.recoveryLog {
             let socket = SocketIOSocket(namespace: namespace, client: self, member: member, auth: auth, restoring: session)
             let skip = server.configuration.connectionStateRecovery?.skipMiddlewares ?? true

@@ -47,6 +47,13 @@ public final class SocketIOLocalSockets: Sendable {
         }
     }
 
+    /// Makes `loop`'s shard now (from any thread), so that every broadcast from now on visits
+    /// `loop`: a socket about to be admitted there is then reached by each broadcast queued
+    /// behind its admission, even when it is the loop's first socket.
+    func prepare(_ loop: any EventLoop) {
+        _ = shard(on: loop)
+    }
+
     private var allShards: [LoopShard] { shards.withLockedValue { Array($0.values) } }
 
     // MARK: Changes, on the socket's loop
