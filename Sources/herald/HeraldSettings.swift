@@ -75,6 +75,14 @@ struct HeraldSettings: Sendable {
         "recovery-window", .whole(1...86_400, unit: "seconds"), default: 120,
         help: "Seconds a disconnected client's session and the events it may miss are kept (with recovery)."
     )
+    static let recoveryMaxReplay = Setting(
+        "recovery-max-replay", .whole(1...1_000_000), default: 1000,
+        help: "Most events replayed to one returning client; one that missed more gets a new session (recovered false) and should resynchronise."
+    )
+    static let recoveryMaxLogMB = Setting(
+        "recovery-max-log-mb", .whole(1...65536, unit: "MiB"), default: 64,
+        help: "MiB of events kept for replay per namespace, in memory; past it the oldest go first."
+    )
     static let recoveryStore = Setting(
         "recovery-store", .choice(["sqlite", "memory"]), default: "sqlite",
         help:
@@ -104,7 +112,7 @@ struct HeraldSettings: Sendable {
         queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, pollers, maxInFlight,
         upstreamEvents, webhookURL, upstreamQueueURL, upstreamMaxInFlight, upstreamAttempts,
         maxBroadcastBacklogMB, maxAttachments, maxPendingEvents, recovery, recoveryWindow,
-        recoveryStore, recoveryPath,
+        recoveryMaxReplay, recoveryMaxLogMB, recoveryStore, recoveryPath,
         logFormat, logLevel, drainPeriod, shutdownDeadline,
     ]
 

@@ -76,13 +76,15 @@ struct ServePlan {
         var socketIO = SocketIOConfiguration()
         socketIO.maxAttachments = settings.value(S.maxAttachments)
         socketIO.maxPendingEventsPerSocket = settings.value(S.maxPendingEvents)
-        for key in [S.recoveryWindow, S.recoveryStore, S.recoveryPath] as [any SettingDeclaration]
+        for key in [S.recoveryWindow, S.recoveryMaxReplay, S.recoveryMaxLogMB, S.recoveryStore, S.recoveryPath] as [any SettingDeclaration]
         where !settings.value(S.recovery) && settings.isGiven(key) {
             throw settings.problem(key, "is set, but recovery is off: turn recovery on (--recovery) or remove \(key.name)")
         }
         if settings.value(S.recovery) {
             var recovery = SocketIOConnectionStateRecovery()
             recovery.maxDisconnectionDuration = .seconds(settings.value(S.recoveryWindow))
+            recovery.maxReplayedEvents = settings.value(S.recoveryMaxReplay)
+            recovery.maxLogBytes = settings.value(S.recoveryMaxLogMB) << 20
             socketIO.connectionStateRecovery = recovery
         }
         self.socketIO = socketIO

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import SocketIO
+import Synchronization
 import Testing
 
 @Suite(
@@ -15,13 +16,26 @@ struct RecoveryTests {
         var configuration = SocketIOConfiguration()
         configuration.engine.pingInterval = .seconds(2)
         configuration.engine.pingTimeout = .seconds(2)
-        configuration.connectionStateRecovery = SocketIOConnectionStateRecovery()
+        var recovery = SocketIOConnectionStateRecovery()
+        recovery.maxReplayedEvents = 20
+        configuration.connectionStateRecovery = recovery
         let io = SocketIOServer(configuration: configuration)
         io.onConnection { socket in
             socket.join("members")
             socket.emit("welcome", .bool(socket.recovered))
         }
         _ = io.of("/quiet")
+        // `/rules`: its middleware counts its runs and gives each socket data; each connection
+        // is greeted with whether it was recovered, its data and the middleware's runs so far.
+        let runs = Atomic<Int>(0)
+        let rules = io.of("/rules")
+        rules.use { socket in
+            let run = runs.add(1, ordering: .relaxed).newValue
+            socket.data = ["n": .number(Double(run))]
+        }
+        rules.onConnection { socket in
+            socket.emit("hello", .bool(socket.recovered), socket.data, .number(Double(runs.load(ordering: .relaxed))))
+        }
         let router = Router()
         router.get("publish") { request, _ -> HTTPResponse.Status in
             let query = request.uri.queryParameters
@@ -29,10 +43,21 @@ struct RecoveryTests {
             var target = namespace.all
             if let room = query.get("room") { target = target.to(room) }
             if let room = query.get("except") { target = target.except(room) }
+            if query.get("volatile") != nil { target = target.volatile }
             let tag = query.get("tag") ?? ""
+            if query.get("ack") != nil {
+                Task { [target] in _ = try? await target.timeout(.seconds(1)).emitWithAck("asked", .string(tag)) }
+                return .ok
+            }
             for index in 0..<(query.get("count", as: Int.self) ?? 1) {
                 target.emit("item", .string(tag), .number(Double(index)))
             }
+            return .ok
+        }
+        router.get("kick") { request, _ -> HTTPResponse.Status in
+            let query = request.uri.queryParameters
+            guard let socket = await io.of(query.get("namespace") ?? "/").socket(id: query.get("sid") ?? "") else { return .notFound }
+            socket.disconnect()
             return .ok
         }
         router.get("gone") { request, _ -> HTTPResponse.Status in
@@ -85,6 +110,27 @@ struct RecoveryTests {
             #expect((polling["back"] as? [String: String])?["sid"] == (polling["hello"] as? [String: String])?["sid"])
             let pollingReplay = (polling["replayed"] as? [[Any]])?.map { "\($0[0]) \($0[1])" }
             #expect(pollingReplay == ["item polling-away", "item polling-away", "welcome 1"])
+
+            // Volatile events and events that ask for an ack carry no offset and are not replayed;
+            // a recovered socket has its data back, and its middleware did not run again.
+            let rules = try #require(result["rules"] as? [String: Any])
+            #expect((rules["hello"] as? [Any])?.map { "\($0)" }.prefix(3) == ["0", "[\"n\": 1]", "1"])
+            #expect((rules["volatile"] as? [Any])?.map { "\($0)" } == ["item", "v", "0"])
+            #expect((rules["asked"] as? [Any])?.map { "\($0)" } == ["asked", "a"])
+            #expect((rules["plain"] as? [Any])?.count == 4)
+            #expect((rules["back"] as? [String: String])?["sid"] == (rules["sid"] as? String))
+            let recoveredEvents = try #require(rules["replayed"] as? [[Any]])
+            #expect(recoveredEvents.map { $0.prefix(2).map { "\($0)" } } == [["item", "n2"], ["hello", "1"]])
+            #expect(recoveredEvents.last.map { Array($0.dropFirst(2).prefix(2)).map { "\($0)" } } == ["[\"n\": 1]", "1"])
+
+            // Past the replay limit, or after the server disconnected it, a client gets a new
+            // socket through the middleware.
+            let overLimit = try #require(rules["over_limit"] as? [String: Any])
+            #expect((overLimit["back"] as? [String: String])?["sid"] != (rules["sid"] as? String))
+            #expect((overLimit["hello"] as? [Any])?.prefix(3).map { "\($0)" } == ["0", "[\"n\": 2]", "2"])
+            let kicked = try #require(rules["kicked"] as? [String: Any])
+            #expect(kicked["disconnect"] as? String == "41/rules,")
+            #expect((kicked["back"] as? [String: String])?["sid"] != (kicked["sid"] as? String))
         }
     }
 }

@@ -52,8 +52,12 @@ def events(ws, count, namespace="/"):
     return received
 
 
-def publish(tag, count, room=None, except_room=None, namespace="/"):
+def publish(tag, count, room=None, except_room=None, namespace="/", volatile=False, ack=False):
     params = {"tag": tag, "count": count, "namespace": namespace}
+    if volatile:
+        params["volatile"] = "1"
+    if ack:
+        params["ack"] = "1"
     if room:
         params["room"] = room
     if except_room:
@@ -156,5 +160,46 @@ publish("polling-away", 2, room="members")
 polling_again = Polling()
 polling_back = polling_again.connect({"pid": polling_hello["pid"], "offset": polling_before[-1][-1]})
 result["polling"] = {"hello": polling_hello, "back": polling_back, "replayed": polling_again.events(3), "welcome": polling_welcome}
+
+# 6. The rules of /rules: what carries an offset and is replayed, data and middleware, the replay
+# limit, and a server-side disconnect.
+def packet(ws, prefix):
+    text = next_packet(ws)
+    assert text.startswith(prefix), text
+    return text[len(prefix):]
+
+
+rules, rules_hello = connect("/rules")
+rules_result = {"sid": rules_hello["sid"], "hello": events(rules, 1, "/rules")[0][1:]}
+publish("v", 1, namespace="/rules", volatile=True)
+rules_result["volatile"] = events(rules, 1, "/rules")[0]
+publish("a", 1, namespace="/rules", ack=True)
+asked = packet(rules, "42/rules,")
+ack_id = asked[:asked.index("[")]
+assert ack_id.isdigit(), asked
+rules.send(f"43/rules,{ack_id}[]")
+rules_result["asked"] = json.loads(asked[len(ack_id):])
+publish("n", 1, namespace="/rules")
+rules_result["plain"] = events(rules, 1, "/rules")[0]
+drop(rules, rules_hello["sid"], "/rules")
+publish("v2", 1, namespace="/rules", volatile=True)
+publish("a2", 1, namespace="/rules", ack=True)
+publish("n2", 1, namespace="/rules")
+rules_back, rules_result["back"] = connect("/rules", auth={"pid": rules_hello["pid"], "offset": rules_result["plain"][-1]})
+rules_result["replayed"] = events(rules_back, 2, "/rules")
+
+drop(rules_back, rules_hello["sid"], "/rules")
+publish("many", 25, namespace="/rules")
+over, over_back = connect("/rules", auth={"pid": rules_hello["pid"], "offset": rules_result["replayed"][-1][-1]})
+rules_result["over_limit"] = {"back": over_back, "hello": events(over, 1, "/rules")[0][1:]}
+
+http.get(f"{URL}/kick", params={"sid": over_back["sid"], "namespace": "/rules"}, timeout=10).raise_for_status()
+rules_result["kicked"] = {"sid": over_back["sid"], "disconnect": next_packet(over)}
+http.get(f"{URL}/gone", params={"sid": over_back["sid"], "namespace": "/rules"}, timeout=15).raise_for_status()
+over.close()
+kicked_back_ws, kicked_back = connect("/rules", auth={"pid": over_back["pid"], "offset": rules_result["over_limit"]["hello"][-1]})
+rules_result["kicked"]["back"] = kicked_back
+kicked_back_ws.close()
+result["rules"] = rules_result
 
 print(json.dumps(result))
