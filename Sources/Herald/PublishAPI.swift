@@ -17,9 +17,17 @@ public struct DirectPublisher: HeraldPublisher {
     /// Creates a publisher that delivers through `gateway`.
     public init(gateway: HeraldGateway) { self.gateway = gateway }
 
+    /// With a recovery store, returns once the store kept the events (so that `202` means they
+    /// survive a crash, as with a queue).
     public func publish(_ messages: [HeraldMessage], bodies: [ByteBuffer]) async throws {
         try gateway.checkBacklog()
-        for message in messages { try gateway.deliver(message) }
+        guard gateway.io.configuration.connectionStateRecovery?.store != nil else {
+            for message in messages { try gateway.deliver(message) }
+            return
+        }
+        let written = DeliveryWait(count: messages.count)
+        for message in messages { _ = try gateway.deliver(message, messageID: nil) { written.delivered() } }
+        await written.wait()
     }
 }
 

@@ -19,9 +19,9 @@ extension HeraldGateway {
         // once the store kept it, so that a crash after the delete loses nothing (one delivered
         // again after a crash before the delete is recognised by its id in the log). The
         // hand-off returns at once: the next message follows in order while this one is written.
-        let written = Settlement()
+        let written = DeliveryWait(count: 1)
         do {
-            if try !deliver(decoded, messageID: message.id, delivered: { written.settle() }) {
+            if try !deliver(decoded, messageID: message.id, delivered: { written.delivered() }) {
                 stats.duplicateSkipped()
                 logger.debug(
                     "A queue message whose event is in the recovery log came again; not broadcast twice",
@@ -35,37 +35,6 @@ extension HeraldGateway {
             stats.recordQueueLag(seconds: max(0, Date().timeIntervalSince(sent)))
         }
         return .handedOffOnceSettled(HandOffSettlement { await written.wait() })
-    }
-}
-
-/// Set once, waited for by one task: the event of a queue message was written.
-private final class Settlement: Sendable {
-    private enum State {
-        case pending
-        case waiting(CheckedContinuation<Void, Never>)
-        case settled
-    }
-
-    private let state = Mutex(State.pending)
-
-    func settle() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            defer { state = .settled }
-            if case .waiting(let continuation) = state { return continuation }
-            return nil
-        }
-        waiter?.resume()
-    }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let settled = state.withLock { state -> Bool in
-                if case .settled = state { return true }
-                state = .waiting(continuation)
-                return false
-            }
-            if settled { continuation.resume() }
-        }
     }
 }
 

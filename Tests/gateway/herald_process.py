@@ -17,6 +17,7 @@ import urllib.request
 
 import pytest
 import socketio
+import websocket
 
 BIN = os.environ.get("HERALD_BIN_PATH")
 AWS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
@@ -158,3 +159,63 @@ class Listener:
         self.wait_until(lambda listener: len(listener.events) >= count, timeout)
         with self.lock:
             return list(self.events)
+
+
+class RawReader:
+    """Reads a raw WebSocket session's events (`42…` packets, decoded) on a thread until the
+    connection ends, in the order they arrive: unlike the python-socketio client, which hands each
+    message to a thread of its own and so may reorder them."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.events = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.read, daemon=True)
+        self.thread.start()
+
+    def read(self):
+        try:
+            while True:
+                text = self.ws.recv()
+                if not text:
+                    return
+                if text == "2":
+                    self.ws.send("3")
+                elif text.startswith("42"):
+                    with self.lock:
+                        self.events.append(json.loads(text[2:]))
+        except Exception:
+            return
+
+    def received(self):
+        with self.lock:
+            return list(self.events)
+
+    def wait_for(self, count, timeout=30):
+        wait_until(lambda: len(self.received()) >= count, timeout, f"{count} events")
+        return self.received()
+
+
+def open_session(url, auth=None):
+    """Opens a WebSocket session and sends CONNECT for `/`: the socket and the server's reply."""
+    ws = websocket.create_connection(url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket", timeout=10)
+    assert ws.recv().startswith("0")
+    ws.send("40" + (json.dumps(auth) if auth else ""))
+    return ws, next_packet(ws)
+
+
+def connect(url, auth=None):
+    ws, reply = open_session(url, auth)
+    assert reply.startswith("40"), reply
+    return ws, json.loads(reply[2:])
+
+
+def next_packet(ws, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = ws.recv()
+        if text == "2":
+            ws.send("3")
+            continue
+        return text
+    raise TimeoutError(f"no packet within {timeout} s")

@@ -14,34 +14,8 @@ import urllib.request
 
 import pytest
 
-import websocket
 
-from herald_process import SECRET, Herald, run, token, wait_until
-
-
-def open_session(url, auth=None):
-    """Opens a WebSocket session and sends CONNECT for `/`: the socket and the server's reply."""
-    ws = websocket.create_connection(url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket", timeout=10)
-    assert ws.recv().startswith("0")
-    ws.send("40" + (json.dumps(auth) if auth else ""))
-    return ws, next_packet(ws)
-
-
-def connect(url, auth=None):
-    ws, reply = open_session(url, auth)
-    assert reply.startswith("40"), reply
-    return ws, json.loads(reply[2:])
-
-
-def next_packet(ws, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = ws.recv()
-        if text == "2":
-            ws.send("3")
-            continue
-        return text
-    raise TimeoutError(f"no packet within {timeout} s")
+from herald_process import SECRET, Herald, RawReader, connect, next_packet, open_session, run, token, wait_until
 
 
 def events(ws, count):
@@ -137,39 +111,6 @@ def test_with_tokens_a_client_comes_back_only_while_its_token_is_valid():
             herald.stop()
 
 
-class Reader:
-    """Reads a raw WebSocket session's events on a thread until the connection ends."""
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.events = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.read, daemon=True)
-        self.thread.start()
-
-    def read(self):
-        try:
-            while True:
-                text = self.ws.recv()
-                if not text:
-                    return
-                if text == "2":
-                    self.ws.send("3")
-                elif text.startswith("42"):
-                    with self.lock:
-                        self.events.append(json.loads(text[2:]))
-        except Exception:
-            return
-
-    def received(self):
-        with self.lock:
-            return list(self.events)
-
-    def wait_for(self, count, timeout=30):
-        wait_until(lambda: len(self.received()) >= count, timeout, f"{count} events")
-        return self.received()
-
-
 def publish_numbered(herald, start, count, batch=100):
     for first in range(start, start + count, batch):
         publish(herald, *({"n": n} for n in range(first, min(first + batch, start + count))))
@@ -195,7 +136,7 @@ def test_a_client_recovers_every_accepted_event_across_a_restart_once_and_in_ord
         second = None
         try:
             ws, hello = connect(first.url)
-            reader = Reader(ws)
+            reader = RawReader(ws)
             publish_numbered(first, 0, 1000)
             if stop == "sigkill":
                 first.signal(signal.SIGKILL)
@@ -212,7 +153,7 @@ def test_a_client_recovers_every_accepted_event_across_a_restart_once_and_in_ord
                 auth["offset"] = before[-1][-1]
             back, again = connect(second.url, auth)
             assert again == hello, f"not recovered after {len(before)} events"
-            after = Reader(back).wait_for(1000 - len(before))
+            after = RawReader(back).wait_for(1000 - len(before))
             assert numbers(before + after) == list(range(1000))
             assert_in_offset_order(before + after)
             back.close()
@@ -281,7 +222,7 @@ def test_over_sqs_a_crash_while_a_producer_keeps_sending_loses_and_repeats_nothi
         second = None
         try:
             ws, hello = connect(first.url)
-            reader = Reader(ws)
+            reader = RawReader(ws)
             producer = threading.Thread(target=produce, daemon=True)
             producer.start()
             wait_until(lambda: len(reader.received()) >= 150, 30, "the first events")
@@ -295,7 +236,7 @@ def test_over_sqs_a_crash_while_a_producer_keeps_sending_loses_and_repeats_nothi
             second = Herald(*args, cwd=folder)
             back, again = connect(second.url, {"pid": hello["pid"], "offset": before[-1][-1]})
             assert again == hello
-            after = Reader(back).wait_for(total - len(before), timeout=60)
+            after = RawReader(back).wait_for(total - len(before), timeout=60)
             producer.join(timeout=60)
             assert sorted(numbers(before + after)) == list(range(total))
             assert_in_offset_order(before + after)
@@ -343,7 +284,7 @@ def test_a_client_recovers_everything_published_across_a_redeploy_while_a_produc
 
         try:
             ws, hello = connect(url)
-            reader = Reader(ws)
+            reader = RawReader(ws)
             producer = threading.Thread(target=produce, daemon=True)
             producer.start()
             wait_until(lambda: len(accepted) >= 30, 30, "300 accepted events")
@@ -358,7 +299,7 @@ def test_a_client_recovers_everything_published_across_a_redeploy_while_a_produc
             assert again == hello
             producer.join(timeout=60)
             assert problems == [], first.output()[-2000:]
-            after = Reader(back).wait_for(total - len(before))
+            after = RawReader(back).wait_for(total - len(before))
             assert numbers(before + after) == list(range(total))
             back.close()
         finally:
