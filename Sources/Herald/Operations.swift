@@ -200,7 +200,7 @@ private final class GatewaySeries: Sendable {
                     help: "Clients that asked to recover their session, by outcome (recovered, or a new session and why)"
                 ) { $0.io.statistics.recoveries(outcome) }
             }
-        recoverySessions = gauge("recovery_sessions", unit: "sessions", help: "Sessions kept for clients that went away (connection state recovery)")
+        recoverySessions = gauge("recovery_kept", unit: "sessions", help: "Sessions kept for clients that went away (connection state recovery)")
         recoveryEvents = gauge("recovery_log", unit: "events", help: "Events kept for replay (connection state recovery)")
         reported = Mutex(Array(repeating: 0, count: counters.count))
     }

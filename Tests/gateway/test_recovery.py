@@ -156,6 +156,9 @@ def test_a_client_recovers_every_accepted_event_across_a_restart_once_and_in_ord
             after = RawReader(back).wait_for(1000 - len(before))
             assert numbers(before + after) == list(range(1000))
             assert_in_offset_order(before + after)
+            metrics = second.get("/metrics")
+            assert 'herald_recoveries_total{outcome="recovered"} 1\n' in metrics
+            assert "herald_recovery_kept_sessions 0.0\n" in metrics, "the session came back: none is kept"
             back.close()
         finally:
             first.stop()
