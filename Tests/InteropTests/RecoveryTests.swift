@@ -46,7 +46,9 @@ struct RecoveryTests {
             if query.get("volatile") != nil { target = target.volatile }
             let tag = query.get("tag") ?? ""
             if query.get("ack") != nil {
-                Task { [target] in _ = try? await target.timeout(.seconds(1)).emitWithAck("asked", .string(tag)) }
+                let asking = Task { [target] in _ = try? await target.timeout(.seconds(1)).emitWithAck("asked", .string(tag)) }
+                // With nobody selected it ends at once: `wait` makes the broadcast happen before the answer.
+                if query.get("wait") != nil { await asking.value }
                 return .ok
             }
             for index in 0..<(query.get("count", as: Int.self) ?? 1) {

@@ -52,12 +52,14 @@ def events(ws, count, namespace="/"):
     return received
 
 
-def publish(tag, count, room=None, except_room=None, namespace="/", volatile=False, ack=False):
+def publish(tag, count, room=None, except_room=None, namespace="/", volatile=False, ack=False, wait=False):
     params = {"tag": tag, "count": count, "namespace": namespace}
     if volatile:
         params["volatile"] = "1"
     if ack:
         params["ack"] = "1"
+    if wait:
+        params["wait"] = "1"
     if room:
         params["room"] = room
     if except_room:
@@ -183,7 +185,7 @@ publish("n", 1, namespace="/rules")
 rules_result["plain"] = events(rules, 1, "/rules")[0]
 drop(rules, rules_hello["sid"], "/rules")
 publish("v2", 1, namespace="/rules", volatile=True)
-publish("a2", 1, namespace="/rules", ack=True)
+publish("a2", 1, namespace="/rules", ack=True, wait=True)
 publish("n2", 1, namespace="/rules")
 rules_back, rules_result["back"] = connect("/rules", auth={"pid": rules_hello["pid"], "offset": rules_result["plain"][-1]})
 rules_result["replayed"] = events(rules_back, 2, "/rules")

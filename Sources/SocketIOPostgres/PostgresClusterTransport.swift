@@ -1,0 +1,214 @@
+import Foundation
+public import Logging
+import NIOCore
+public import PostgresNIO
+public import SocketIO
+import Synchronization
+
+/// How the nodes of a cluster reach each other through PostgreSQL, as `@socket.io/postgres-adapter`
+/// 0.5 does, so that herald nodes and Node socket.io servers with that adapter share one cluster:
+/// one channel per namespace (`socket.io#/chat`), each message a `NOTIFY` of its JSON, and a
+/// message with binary data or of 8000 bytes and more kept in the attachments table in MessagePack
+/// with only `{uid, type, attachmentId}` notified.
+///
+/// Run ``listen(to:receive:)`` and ``cleanUp()`` on tasks of their own, beside the client's `run()`.
+public final class PostgresClusterTransport: Sendable {
+    /// Channel, table and timing settings; the defaults are the reference adapter's.
+    public struct Configuration: Sendable {
+        /// Channels are named `<prefix>#<namespace>`.
+        public var channelPrefix = "socket.io"
+        /// The table of attachments (a plain SQL identifier).
+        public var tableName = "socket_io_attachments"
+        /// Messages whose JSON is this long or longer go through the table (PostgreSQL refuses
+        /// notifications of 8000 bytes and more).
+        public var payloadThreshold = 8000
+        /// Attachments older than this are deleted, this often.
+        public var cleanupInterval: Duration = .seconds(30)
+        /// The wait before listening again after the connection was lost (±50 %, as the reference).
+        public var reconnectDelay: Duration = .seconds(2)
+
+        /// The reference adapter's settings.
+        public init() {}
+    }
+
+    /// The pool every query goes through (the listening connection is one of its connections).
+    public let client: PostgresClient
+    public let configuration: Configuration
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    private struct State {
+        var listening = false
+        var reconnects = 0
+    }
+
+    /// A transport over `client`. Throws when the table name is not a plain SQL identifier.
+    public init(client: PostgresClient, configuration: Configuration = .init(), logger: Logger) throws(PostgresClusterError) {
+        let name = configuration.tableName.utf8
+        guard let first = name.first, first == UInt8(ascii: "_") || (first | 0x20) >= UInt8(ascii: "a") && (first | 0x20) <= UInt8(ascii: "z"),
+            name.allSatisfy({
+                $0 == UInt8(ascii: "_") || ($0 | 0x20) >= UInt8(ascii: "a") && ($0 | 0x20) <= UInt8(ascii: "z") || ($0 >= 0x30 && $0 <= 0x39)
+            }),
+            name.count <= 63
+        else { throw PostgresClusterError("table name '\(configuration.tableName)' is not a plain SQL identifier (letters, digits, _)") }
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Whether the channels are being listened to now.
+    public var isListening: Bool { state.withLock { $0.listening } }
+
+    /// How often the listening connection was lost and made again.
+    public var reconnects: Int { state.withLock { $0.reconnects } }
+
+    /// The channel of a namespace.
+    public func channel(for namespace: String) -> String { "\(configuration.channelPrefix)#\(namespace)" }
+
+    /// Creates the attachments table when it is missing (the reference adapter leaves that to
+    /// whoever deploys it). Two nodes creating it at once can collide in the catalog: then it
+    /// tries again.
+    public func prepare() async throws {
+        let table = configuration.tableName
+        for attempt in 1...5 {
+            do {
+                try await client.query(
+                    """
+                    CREATE TABLE IF NOT EXISTS \(unescaped: table) (
+                        id bigserial PRIMARY KEY, created_at timestamptz DEFAULT now(), payload bytea)
+                    """)
+                return
+            } catch let error as PSQLError where attempt < 5 && error.serverInfo?[.sqlState] == "23505" {
+                try await Task.sleep(for: .milliseconds(50 * attempt))
+            }
+        }
+    }
+
+    /// Sends a message to every node listening on its namespace's channel.
+    public func publish(_ message: SocketIOClusterMessage) async throws {
+        let channel = channel(for: message.namespace)
+        if !message.needsAttachment(threshold: configuration.payloadThreshold) {
+            try await client.query("SELECT pg_notify(\(channel), \(String(buffer: message.json)))")
+            return
+        }
+        let rows = try await client.query(
+            "INSERT INTO \(unescaped: configuration.tableName) (payload) VALUES (\(message.messagePack)) RETURNING id")
+        var id: Int64?
+        for try await (value) in rows.decode(Int64.self) { id = value }
+        guard let id else { throw PostgresClusterError("the attachment was stored without an id") }
+        let header = SocketIOClusterNotification.attachmentHeader(of: message, id: String(id))
+        try await client.query("SELECT pg_notify(\(channel), \(String(buffer: header)))")
+    }
+
+    /// Listens on the channels of `namespaces` until the task is cancelled, and hands `receive`
+    /// each message (attachments read from the table), in the order each channel notified them.
+    /// When the connection is lost it listens again after ``Configuration/reconnectDelay``;
+    /// what was notified meanwhile is not received.
+    public func listen(to namespaces: [String], receive: @escaping @Sendable (SocketIOClusterMessage) async -> Void) async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await Self.listen(on: namespaces.map(channel(for:))[...], connection: connection, collected: []) { channels in
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            for notifications in channels {
+                                group.addTask {
+                                    for try await notification in notifications {
+                                        await self.handle(notification.payload, receive: receive)
+                                    }
+                                    throw PostgresClusterError("the listening connection closed")
+                                }
+                            }
+                            self.state.withLock { $0.listening = true }
+                            try await group.next()
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { break }
+                logger.warning("The cluster's PostgreSQL connection was lost; listening again", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            state.withLock {
+                $0.listening = false
+                $0.reconnects += 1
+            }
+            let delay = configuration.reconnectDelay * Double.random(in: 0.5...1.5)
+            try? await Task.sleep(for: delay)
+        }
+        state.withLock { $0.listening = false }
+    }
+
+    /// Listens on each channel (`LISTEN`, and `UNLISTEN` when done), then runs `body` with their
+    /// notifications.
+    private static func listen(
+        on channels: ArraySlice<String>, connection: PostgresConnection, collected: [PostgresNotificationSequence],
+        _ body: @escaping @Sendable ([PostgresNotificationSequence]) async throws -> Void
+    ) async throws {
+        guard let channel = channels.first else { return try await body(collected) }
+        try await connection.listen(on: channel) { notifications in
+            try await listen(on: channels.dropFirst(), connection: connection, collected: collected + [notifications], body)
+        }
+    }
+
+    private func handle(_ payload: String, receive: @Sendable (SocketIOClusterMessage) async -> Void) async {
+        do {
+            switch try SocketIOClusterNotification(json: ByteBuffer(string: payload)) {
+            case .message(let message):
+                await receive(message)
+            case .attachment(_, _, let id):
+                guard let key = Int64(id) else { throw PostgresClusterError("attachment id '\(id)' is not a number") }
+                let rows = try await client.query("SELECT payload FROM \(unescaped: configuration.tableName) WHERE id = \(key)")
+                var payload: ByteBuffer?
+                for try await value in rows.decode(ByteBuffer.self) { payload = value }
+                guard let payload else { throw PostgresClusterError("attachment \(id) is gone") }
+                await receive(try SocketIOClusterMessage(messagePack: payload))
+            }
+        } catch {
+            logger.error("Dropped a cluster message that could not be read", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Deletes the attachments older than ``Configuration/cleanupInterval``; returns how many.
+    @discardableResult
+    public func deleteExpiredAttachments() async throws -> Int {
+        let milliseconds = Int64(configuration.cleanupInterval.components.seconds * 1000)
+        let rows = try await client.query(
+            "DELETE FROM \(unescaped: configuration.tableName) WHERE created_at < now() - make_interval(secs => \(Double(milliseconds) / 1000)) RETURNING id"
+        )
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
+    }
+
+    /// Deletes expired attachments every ``Configuration/cleanupInterval`` until the task is cancelled.
+    public func cleanUp() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.cleanupInterval)
+            guard !Task.isCancelled else { return }
+            do {
+                try await deleteExpiredAttachments()
+            } catch {
+                logger.warning("Could not delete the cluster's old attachments", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// A client configuration from a `postgres://user:password@host:port/database` URL (TLS
+    /// when the URL asks for it with `sslmode=require`).
+    public static func clientConfiguration(url text: String) throws(PostgresClusterError) -> PostgresClient.Configuration {
+        guard let url = URLComponents(string: text), url.scheme == "postgres" || url.scheme == "postgresql", let host = url.host, !host.isEmpty
+        else { throw PostgresClusterError("'\(text)' is not a postgres://user@host:port/database URL") }
+        guard let user = url.user, !user.isEmpty else { throw PostgresClusterError("'\(text)' names no user (postgres://user@host/database)") }
+        let database = url.path.hasPrefix("/") ? String(url.path.dropFirst()) : url.path
+        let tls: PostgresClient.Configuration.TLS =
+            url.queryItems?.first { $0.name == "sslmode" }?.value == "require" ? .require(.makeClientConfiguration()) : .disable
+        return PostgresClient.Configuration(
+            host: host, port: url.port ?? 5432, username: user, password: url.password, database: database.isEmpty ? user : database, tls: tls)
+    }
+}
+
+/// Why the PostgreSQL transport could not do what it was asked.
+public struct PostgresClusterError: Error, CustomStringConvertible {
+    public let description: String
+
+    init(_ description: String) { self.description = description }
+}
