@@ -200,6 +200,8 @@ let package = Package(
                 "Herald",
                 "SocketIO",
                 "SocketIOHummingbird",
+                "SocketIOPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -37,6 +37,9 @@ public final class SocketIOServer: Sendable {
         self.engine = EngineIOServer(configuration: configuration.engine, statistics: engineStatistics) { connection in
             SocketIOClient(connection: connection, server: core)
         }
+        // The main namespace exists from the start, as in the reference: its adapter takes part
+        // in a cluster before any client comes.
+        _ = core.namespace(named: "/")
     }
 
     /// The main namespace, `/`.

@@ -1,0 +1,292 @@
+import Foundation
+public import Logging
+import NIOCore
+public import SocketIO
+import Synchronization
+
+/// One Socket.IO server's membership of a cluster over PostgreSQL: the adapters of its namespaces
+/// (``adapterFactory``), and the task that carries their messages (``run(namespaces:)``).
+///
+/// Speaks socket.io-adapter's cluster protocol as `@socket.io/postgres-adapter` 0.5 does, so
+/// that herald nodes and Node socket.io servers with that adapter form one cluster: broadcasts
+/// (rooms, exceptions, volatile), `socketsJoin`, `socketsLeave` and `disconnectSockets` reach the
+/// sockets of every node. Each namespace keeps its own peers from their heartbeats, as the
+/// reference does: a node that published nothing for ``Configuration/heartbeatInterval`` sends a
+/// heartbeat, a peer silent for ``Configuration/heartbeatTimeout`` is forgotten, and one that
+/// closes says so (ADAPTER_CLOSE).
+///
+/// ```swift
+/// let cluster = PostgresCluster(transport: transport, logger: logger)
+/// let io = SocketIOServer(configuration: configuration, adapter: cluster.adapterFactory)
+/// // beside the HTTP server:
+/// await cluster.run(namespaces: ["/"])
+/// ```
+public final class PostgresCluster: Sendable {
+    /// Heartbeat settings; the defaults are the reference's.
+    public struct Configuration: Sendable {
+        public var heartbeatInterval: Duration = .seconds(5)
+        public var heartbeatTimeout: Duration = .seconds(10)
+
+        public init() {}
+    }
+
+    /// This node's id in the cluster.
+    public let uid: String
+    public let transport: PostgresClusterTransport
+    public let configuration: Configuration
+    let logger: Logger
+    private let adapters = Mutex<[String: PostgresAdapter]>([:])
+    /// Messages to publish, in the order they were made.
+    private let outbox: AsyncStream<SocketIOClusterMessage>
+    private let outboxInput: AsyncStream<SocketIOClusterMessage>.Continuation
+
+    public init(transport: PostgresClusterTransport, configuration: Configuration = .init(), logger: Logger) {
+        var generator = SystemRandomNumberGenerator()
+        self.uid = String(generator.next(), radix: 16)
+        self.transport = transport
+        self.configuration = configuration
+        self.logger = logger
+        (outbox, outboxInput) = AsyncStream.makeStream(of: SocketIOClusterMessage.self)
+    }
+
+    /// Makes each namespace's adapter; give it to ``SocketIOServer/init(configuration:adapter:)``.
+    public var adapterFactory: SocketIOAdapterFactory {
+        { [self] sockets in
+            let adapter = PostgresAdapter(cluster: self, sockets: sockets)
+            adapters.withLock { $0[sockets.namespace] = adapter }
+            return adapter
+        }
+    }
+
+    /// The number of servers of a namespace's cluster: this one and its live peers.
+    public func serverCount(namespace: String = "/") -> Int {
+        1 + (adapters.withLock { $0[namespace] }?.peers.count ?? 0)
+    }
+
+    /// Queues a message of this node for publishing, in order.
+    func send(_ type: SocketIOClusterMessageType, namespace: String, data: SocketIOValue? = nil) {
+        outboxInput.yield(SocketIOClusterMessage(uid: uid, namespace: namespace, type: type, data: data))
+    }
+
+    /// Carries the cluster's messages until the task is cancelled: listens on the channels of
+    /// `namespaces`, publishes what the adapters send in order, announces itself in each
+    /// namespace, keeps the heartbeats and forgets silent peers; when cancelled, tells the peers
+    /// it leaves.
+    public func run(namespaces: [String]) async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.transport.listen(to: namespaces) { self.receive($0) } }
+            group.addTask { await self.transport.cleanUp() }
+            group.addTask { await self.publishOutbox() }
+            group.addTask { await self.keepHeartbeats() }
+            for namespace in namespaces { send(.initialHeartbeat, namespace: namespace) }
+            await withTaskCancellationHandler {
+                await Task.cancelledSleep()
+            } onCancel: {
+                self.outboxInput.finish()
+            }
+            group.cancelAll()
+        }
+        // The peers forget this node at once rather than after their heartbeat timeout (on a task
+        // of its own: this one is cancelled, and so would be its queries).
+        let goodbyes = namespaces.map { SocketIOClusterMessage(uid: uid, namespace: $0, type: .adapterClose) }
+        await Task { [transport] in
+            for goodbye in goodbyes { try? await transport.publish(goodbye) }
+        }.value
+    }
+
+    private func publishOutbox() async {
+        for await message in outbox {
+            adapters.withLock { $0[message.namespace] }?.published()
+            do {
+                try await transport.publish(message)
+            } catch {
+                logger.error(
+                    "Could not publish to the cluster", metadata: ["type": "\(message.type)", "error": "\(String(reflecting: error))"])
+            }
+        }
+    }
+
+    private func keepHeartbeats() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.heartbeatInterval / 2)
+            let now = ContinuousClock.now
+            for adapter in adapters.withLock({ Array($0.values) }) {
+                if adapter.tick(now: now, interval: configuration.heartbeatInterval, timeout: configuration.heartbeatTimeout) {
+                    send(.heartbeat, namespace: adapter.namespace)
+                }
+            }
+        }
+    }
+
+    private func receive(_ message: SocketIOClusterMessage) {
+        guard message.uid != uid else { return }
+        guard let adapter = adapters.withLock({ $0[message.namespace] }) else { return }
+        if adapter.receive(message) { send(.heartbeat, namespace: message.namespace) }
+    }
+}
+
+extension Task where Success == Never, Failure == Never {
+    /// Sleeps until the task is cancelled.
+    static func cancelledSleep() async {
+        while !Task<Never, Never>.isCancelled { try? await Task<Never, Never>.sleep(for: .seconds(3600)) }
+    }
+}
+
+/// A namespace's adapter in a ``PostgresCluster``: sends this server's operations to the other
+/// nodes, and applies theirs to this server's sockets.
+final class PostgresAdapter: SocketIOAdapter {
+    let namespace: String
+    private unowned let cluster: PostgresCluster
+    private let sockets: SocketIOLocalSockets
+    private let state = Mutex(State())
+
+    private struct State {
+        var peers: [String: ContinuousClock.Instant] = [:]
+        var lastPublished = ContinuousClock.now
+    }
+
+    init(cluster: PostgresCluster, sockets: SocketIOLocalSockets) {
+        self.cluster = cluster
+        self.sockets = sockets
+        self.namespace = sockets.namespace
+    }
+
+    /// The live peers, by uid.
+    var peers: [String] { state.withLock { Array($0.peers.keys) } }
+
+    func published() { state.withLock { $0.lastPublished = .now } }
+
+    /// Forgets silent peers; returns whether a heartbeat is due (nothing published for `interval`).
+    func tick(now: ContinuousClock.Instant, interval: Duration, timeout: Duration) -> Bool {
+        state.withLock { state in
+            state.peers = state.peers.filter { now - $0.value <= timeout }
+            return now - state.lastPublished >= interval
+        }
+    }
+
+    // MARK: To the other nodes
+
+    func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions) {
+        guard let value = Self.packetValue(packet) else {
+            cluster.logger.error("A broadcast could not be read back for the cluster; the other nodes miss it")
+            return
+        }
+        cluster.send(.broadcast, namespace: namespace, data: ["packet": value, "opts": Self.options(options)])
+    }
+
+    func broadcastWithAck(
+        _ packet: SocketIOOutboundPacket, ackID: Int, options: SocketIOBroadcastOptions, expect: @escaping @Sendable (Int) -> Void,
+        respond: @escaping @Sendable ([SocketIOValue]) -> Void
+    ) {
+        // Broadcasts with acks across nodes come with the cluster's requests: until then only this
+        // server's clients are asked.
+    }
+
+    func fetchSockets(_ options: SocketIOBroadcastOptions) async throws -> [SocketIORemoteSocket] {
+        // Cluster-wide requests come next; until then only this server's sockets are returned.
+        []
+    }
+
+    func addSockets(_ options: SocketIOBroadcastOptions, rooms: Set<String>) {
+        cluster.send(.socketsJoin, namespace: namespace, data: ["opts": Self.options(options), "rooms": .array(rooms.sorted().map { .string($0) })])
+    }
+
+    func delSockets(_ options: SocketIOBroadcastOptions, rooms: Set<String>) {
+        cluster.send(.socketsLeave, namespace: namespace, data: ["opts": Self.options(options), "rooms": .array(rooms.sorted().map { .string($0) })])
+    }
+
+    func disconnectSockets(_ options: SocketIOBroadcastOptions, close: Bool) {
+        cluster.send(.disconnectSockets, namespace: namespace, data: ["opts": Self.options(options), "close": .bool(close)])
+    }
+
+    // MARK: From the other nodes
+
+    /// Applies a message of another node (or of an emitter); returns whether it asks for a
+    /// heartbeat in answer (INITIAL_HEARTBEAT).
+    func receive(_ message: SocketIOClusterMessage) -> Bool {
+        if message.uid != SocketIOClusterMessage.emitterUID {
+            state.withLock { state in
+                if message.type == .adapterClose {
+                    state.peers[message.uid] = nil
+                } else {
+                    state.peers[message.uid] = .now
+                }
+            }
+        }
+        let data = message.data
+        switch message.type {
+        case .initialHeartbeat:
+            return true
+        case .broadcast:
+            guard data?["requestId"] == nil else { return false }
+            guard let packet = data?["packet"], let options = data?["opts"].flatMap(Self.options(from:)),
+                let outbound = Self.outbound(packet, namespace: namespace, isVolatile: options.isVolatile)
+            else {
+                cluster.logger.warning("Ignored a cluster broadcast that could not be read", metadata: ["from": "\(message.uid)"])
+                return false
+            }
+            sockets.broadcast(outbound, options: options)
+        case .socketsJoin, .socketsLeave:
+            guard let options = data?["opts"].flatMap(Self.options(from:)), let rooms = data?["rooms"]?.arrayValue?.compactMap(\.stringValue)
+            else { return false }
+            if message.type == .socketsJoin {
+                sockets.addSockets(options, rooms: Set(rooms))
+            } else {
+                sockets.delSockets(options, rooms: Set(rooms))
+            }
+        case .disconnectSockets:
+            guard let options = data?["opts"].flatMap(Self.options(from:)) else { return false }
+            sockets.disconnectSockets(options, close: data?["close"]?.boolValue ?? false)
+        default:
+            break
+        }
+        return false
+    }
+
+    // MARK: The protocol's shapes
+
+    /// `{rooms, except, flags}` as the reference encodes broadcast options.
+    static func options(_ options: SocketIOBroadcastOptions) -> SocketIOValue {
+        var flags = SocketIOObject()
+        if options.isVolatile { flags["volatile"] = true }
+        if let timeout = options.timeout { flags["timeout"] = .number(Double(timeout.components.seconds * 1000)) }
+        return [
+            "rooms": .array(options.rooms.sorted().map { .string($0) }), "except": .array(options.except.sorted().map { .string($0) }),
+            "flags": .object(flags),
+        ]
+    }
+
+    static func options(from value: SocketIOValue) -> SocketIOBroadcastOptions? {
+        guard let rooms = value["rooms"]?.arrayValue, let except = value["except"]?.arrayValue else { return nil }
+        var options = SocketIOBroadcastOptions()
+        options.rooms = Set(rooms.compactMap(\.stringValue))
+        options.except = Set(except.compactMap(\.stringValue))
+        options.isVolatile = value["flags"]?["volatile"]?.boolValue == true
+        return options
+    }
+
+    /// The packet as the reference puts it in a BROADCAST: `{type, data}` (no namespace; an `id`
+    /// for acks).
+    static func packetValue(_ outbound: SocketIOOutboundPacket) -> SocketIOValue? {
+        let packet: SocketIOPacket
+        if let built = outbound.packet {
+            packet = built
+        } else if let first = outbound.frames.first?.packet.payload, case .text(let text) = first,
+            let (decoded, attachments) = try? SocketIODecoder.decodeText(text), attachments == 0
+        {
+            packet = decoded
+        } else {
+            return nil
+        }
+        var value: SocketIOObject = ["type": .number(Double(packet.data?.containsBinary == true ? 2 : packet.type.rawValue))]
+        if let data = packet.data { value["data"] = data }
+        if let id = packet.id { value["id"] = .number(Double(id)) }
+        return .object(value)
+    }
+
+    /// The packet of another node's BROADCAST, encoded for this server's sockets.
+    static func outbound(_ value: SocketIOValue, namespace: String, isVolatile: Bool) -> SocketIOOutboundPacket? {
+        guard let type = value["type"]?.intValue, type == 2 || type == 5, let data = value["data"], data.arrayValue != nil else { return nil }
+        return SocketIOOutboundPacket(SocketIOPacket(type: .event, namespace: namespace, data: data), isVolatile: isVolatile)
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Hummingbird
+import Logging
+import PostgresNIO
+import SocketIO
+import SocketIOPostgres
+import Testing
+
+/// The PostgreSQL server of `scripts/with-postgres`, when the tests run under it.
+private let postgresURL = ProcessInfo.processInfo.environment["HERALD_TEST_POSTGRES_URL"]
+
+@Suite(
+    "Two Socket.IO servers in one cluster over PostgreSQL", .serialized,
+    .enabled(if: testPython != nil && postgresURL != nil, "run through scripts/test (Python peers and a PostgreSQL server)")
+)
+struct ClusterTests {
+    /// A node: a Socket.IO server whose adapter is a cluster over the test database, served on a
+    /// free port while `body` runs, its cluster running beside it.
+    func withNode(
+        prefix: String, configure: @Sendable (SocketIOServer) -> Void = { _ in },
+        _ body: @Sendable (_ io: SocketIOServer, _ cluster: PostgresCluster, _ port: Int) async throws -> Void
+    ) async throws {
+        let client = PostgresClient(configuration: try PostgresClusterTransport.clientConfiguration(url: try #require(postgresURL)))
+        var settings = PostgresClusterTransport.Configuration()
+        settings.channelPrefix = prefix
+        var logger = Logger(label: "test.cluster")
+        logger.logLevel = .warning
+        let transport = try PostgresClusterTransport(client: client, configuration: settings, logger: logger)
+        var heartbeats = PostgresCluster.Configuration()
+        heartbeats.heartbeatInterval = .milliseconds(500)
+        heartbeats.heartbeatTimeout = .seconds(2)
+        let cluster = PostgresCluster(transport: transport, configuration: heartbeats, logger: logger)
+        var configuration = SocketIOConfiguration()
+        configuration.engine.pingInterval = .seconds(2)
+        configuration.engine.pingTimeout = .seconds(2)
+        let io = SocketIOServer(configuration: configuration, adapter: cluster.adapterFactory)
+        configure(io)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            try await transport.prepare()
+            let running = Task { await cluster.run(namespaces: ["/"]) }
+            do {
+                try await withApplication(router: Router(), server: .socketIO(io)) { port in try await body(io, cluster, port) }
+            } catch {
+                running.cancel()
+                await running.value
+                throw error
+            }
+            // The cluster says goodbye (ADAPTER_CLOSE) before its database client closes.
+            running.cancel()
+            await running.value
+            group.cancelAll()
+        }
+    }
+
+    @Test("a broadcast, socketsJoin and socketsLeave from one node reach the other node's clients, with rooms and exceptions")
+    func broadcastAcrossNodes() async throws {
+        let prefix = "cluster-\(UInt32.random(in: 0...UInt32.max))"
+        try await withNode(prefix: prefix) { a, clusterA, _ in
+            try await withNode(prefix: prefix, configure: { io in io.onConnection { $0.join("members") } }) { b, clusterB, port in
+                try await eventually { clusterA.serverCount() == 2 && clusterB.serverCount() == 2 }
+                let listener = try PythonProcess(
+                    script: "listen.py", arguments: ["http://127.0.0.1:\(port)", "--event", "item", "--count", "4", "--timeout", "15"])
+                try await eventually { b.sockets.localSockets.count == 1 }
+
+                a.to("members").emit("item", "to members")
+                a.except("members").emit("item", "not for members")
+                a.emit("item", "to all")
+                a.sockets.all.socketsJoin(["joined"])
+                try await eventually { (try? await b.sockets.all.to("joined").fetchSockets().count) == 1 }
+                a.to("joined").emit("item", "to joined")
+                a.sockets.all.socketsLeave(["joined"])
+                try await eventually { (try? await b.sockets.all.to("joined").fetchSockets().isEmpty) == true }
+                a.to("joined").emit("item", "to joined, after leaving")
+                a.to("members").emit("item", "last")
+
+                let events = try #require(try await listener.result()["events"] as? [[Any]])
+                // The python client hands each event to a thread of its own: compare without order.
+                #expect(events.compactMap { $0.first as? String }.sorted() == ["last", "to all", "to joined", "to members"])
+            }
+        }
+    }
+
+    @Test("nodes know each other from their heartbeats, and forget one that closes at once")
+    func peers() async throws {
+        let prefix = "cluster-\(UInt32.random(in: 0...UInt32.max))"
+        try await withNode(prefix: prefix) { _, clusterA, _ in
+            try await withNode(prefix: prefix) { _, clusterB, _ in
+                try await eventually { clusterA.serverCount() == 2 && clusterB.serverCount() == 2 }
+            }
+            // B's run ended with ADAPTER_CLOSE: A forgets it before any heartbeat timeout.
+            try await eventually(timeout: .seconds(1)) { clusterA.serverCount() == 1 }
+        }
+    }
+}
