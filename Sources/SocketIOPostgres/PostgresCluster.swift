@@ -10,7 +10,7 @@ import Synchronization
 /// Speaks socket.io-adapter's cluster protocol as `@socket.io/postgres-adapter` 0.5 does, so
 /// that herald nodes and Node socket.io servers with that adapter form one cluster: broadcasts
 /// (rooms, exceptions, volatile), `socketsJoin`, `socketsLeave` and `disconnectSockets` reach the
-/// sockets of every node. Each namespace keeps its own peers from their heartbeats, as the
+/// sockets of every node, and `fetchSockets` gathers every node's. Each namespace keeps its own peers from their heartbeats, as the
 /// reference does: a node that published nothing for ``Configuration/heartbeatInterval`` sends a
 /// heartbeat, a peer silent for ``Configuration/heartbeatTimeout`` is forgotten, and one that
 /// closes says so (ADAPTER_CLOSE).
@@ -143,6 +143,15 @@ final class PostgresAdapter: SocketIOAdapter {
     private struct State {
         var peers: [String: ContinuousClock.Instant] = [:]
         var lastPublished = ContinuousClock.now
+        /// fetchSockets requests waiting for the peers' answers, by request id.
+        var requests: [String: FetchRequest] = [:]
+    }
+
+    private struct FetchRequest {
+        let expected: Int
+        var received = 0
+        var sockets: [SocketIORemoteSocket] = []
+        let continuation: CheckedContinuation<[SocketIORemoteSocket], any Error>
     }
 
     init(cluster: PostgresCluster, sockets: SocketIOLocalSockets) {
@@ -182,9 +191,24 @@ final class PostgresAdapter: SocketIOAdapter {
         // server's clients are asked.
     }
 
+    /// The selected sockets of every live peer: waits for each peer's answer, up to the options'
+    /// timeout (5 s by default, as the reference), then throws naming how many answered.
     func fetchSockets(_ options: SocketIOBroadcastOptions) async throws -> [SocketIORemoteSocket] {
-        // Cluster-wide requests come next; until then only this server's sockets are returned.
-        []
+        let expected = peers.count
+        guard expected > 0 else { return [] }
+        var generator = SystemRandomNumberGenerator()
+        let id = String(generator.next(), radix: 16)
+        let timeout = options.timeout ?? .seconds(5)
+        return try await withCheckedThrowingContinuation { continuation in
+            state.withLock { $0.requests[id] = FetchRequest(expected: expected, continuation: continuation) }
+            cluster.send(.fetchSockets, namespace: namespace, data: ["opts": Self.options(options), "requestId": .string(id)])
+            Task { [self] in
+                try? await Task.sleep(for: timeout)
+                guard let request = state.withLock({ $0.requests.removeValue(forKey: id) }) else { return }
+                request.continuation.resume(
+                    throwing: PostgresClusterError("timeout reached: only \(request.received) responses received out of \(request.expected)"))
+            }
+        }
     }
 
     func addSockets(_ options: SocketIOBroadcastOptions, rooms: Set<String>) {
@@ -237,6 +261,29 @@ final class PostgresAdapter: SocketIOAdapter {
         case .disconnectSockets:
             guard let options = data?["opts"].flatMap(Self.options(from:)) else { return false }
             sockets.disconnectSockets(options, close: data?["close"]?.boolValue ?? false)
+        case .fetchSockets:
+            guard let options = data?["opts"].flatMap(Self.options(from:)), let id = data?["requestId"]?.stringValue else { return false }
+            Task { [self] in
+                let local = await sockets.fetchSockets(options)
+                cluster.send(
+                    .fetchSocketsResponse, namespace: namespace, data: ["requestId": .string(id), "sockets": .array(local.map(\.clusterValue))])
+            }
+        case .fetchSocketsResponse:
+            guard let id = data?["requestId"]?.stringValue else { return false }
+            let answered = data?["sockets"]?.arrayValue?.compactMap(SocketIORemoteSocket.init(clusterValue:)) ?? []
+            let finished = state.withLock { state -> FetchRequest? in
+                // Answers to other nodes' requests go past: they are not in this table.
+                guard var request = state.requests[id] else { return nil }
+                request.received += 1
+                request.sockets += answered
+                guard request.received >= request.expected else {
+                    state.requests[id] = request
+                    return nil
+                }
+                state.requests[id] = nil
+                return request
+            }
+            if let finished { finished.continuation.resume(returning: finished.sockets) }
         default:
             break
         }

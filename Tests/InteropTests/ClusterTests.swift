@@ -92,4 +92,46 @@ struct ClusterTests {
             try await eventually(timeout: .seconds(1)) { clusterA.serverCount() == 1 }
         }
     }
+
+    @Test("fetchSockets on one node gathers the other node's sockets, and names the peers that did not answer in time")
+    func fetchSocketsAcrossNodes() async throws {
+        let prefix = "cluster-\(UInt32.random(in: 0...UInt32.max))"
+        try await withNode(prefix: prefix) { a, clusterA, _ in
+            let configureB: @Sendable (SocketIOServer) -> Void = { io in
+                io.onConnection { socket in
+                    socket.data = ["user": "u-1"]
+                    socket.join("members")
+                }
+            }
+            try await withNode(prefix: prefix, configure: configureB) { b, clusterB, port in
+                try await eventually { clusterA.serverCount() == 2 && clusterB.serverCount() == 2 }
+                let listener = try PythonProcess(
+                    script: "listen.py", arguments: ["http://127.0.0.1:\(port)", "--event", "done", "--count", "1", "--timeout", "15"])
+                try await eventually { (try? await b.sockets.all.fetchSockets().first?.data) == ["user": "u-1"] }
+
+                let found = try await a.sockets.all.fetchSockets()
+                #expect(found.count == 1)
+                let remote = try #require(found.first)
+                #expect(remote.local == nil)
+                #expect(remote.rooms == [remote.id, "members"])
+                #expect(remote.data == ["user": "u-1"])
+                #expect(remote.handshake?.address == "127.0.0.1")
+                #expect(remote.handshake?.query["EIO"] == "4")
+                #expect(try await a.to("members").fetchSockets().count == 1)
+                #expect(try await a.to("nobody").fetchSockets().isEmpty)
+
+                // A peer that never answers: the request ends at its timeout with what came.
+                try await clusterA.transport.publish(SocketIOClusterMessage(uid: "silent", namespace: "/", type: .heartbeat))
+                try await eventually { clusterA.serverCount() == 3 }
+                await #expect(throws: PostgresClusterError.self) { try await a.sockets.all.timeout(.milliseconds(300)).fetchSockets() }
+                do {
+                    _ = try await a.sockets.all.timeout(.milliseconds(300)).fetchSockets()
+                } catch {
+                    #expect("\(error)" == "timeout reached: only 1 responses received out of 2")
+                }
+                a.emit("done")
+                _ = try await listener.result()
+            }
+        }
+    }
 }

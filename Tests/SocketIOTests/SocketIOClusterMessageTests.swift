@@ -148,6 +148,28 @@ struct SocketIOClusterMessageTests {
         #expect(!emit(100).needsAttachment(threshold: 200) && emit(200).needsAttachment(threshold: 200))
     }
 
+    @Test("a socket in a FETCH_SOCKETS_RESPONSE, as the reference sends it, is read with its handshake")
+    func remoteSocket() throws {
+        let text = #"""
+            {"id":"s1","handshake":{"headers":{"host":"127.0.0.1:3000","user-agent":"node"},"time":"Wed Dec 02 2026 20:00:00 GMT+0000 (Coordinated Universal Time)","address":"::ffff:127.0.0.1","xdomain":false,"secure":false,"issued":1796241600000,"url":"/socket.io/?EIO=4&transport=websocket","query":{"EIO":"4","transport":"websocket"},"auth":{"token":"t"}},"rooms":["s1","r1"],"data":{"user":"u"}}
+            """#
+        let socket = try #require(SocketIORemoteSocket(clusterValue: try JSON.parse(ByteBuffer(string: text).readableBytesView)))
+        #expect(socket.id == "s1" && socket.rooms == ["s1", "r1"] && socket.data == ["user": "u"] && socket.local == nil)
+        let handshake = try #require(socket.handshake)
+        #expect(handshake.header("user-agent") == "node")
+        #expect(handshake.address == "::ffff:127.0.0.1")
+        #expect(handshake.issued == 1_796_241_600_000)
+        #expect(handshake.url == "/socket.io/?EIO=4&transport=websocket")
+        #expect(handshake.query == ["EIO": "4", "transport": "websocket"])
+        #expect(handshake.auth == ["token": "t"])
+        // Written back, it has the reference's keys.
+        #expect(
+            socket.clusterValue["handshake"]?.objectValue?.keys == [
+                "headers", "time", "address", "xdomain", "secure", "issued", "url", "query", "auth",
+            ])
+        #expect(SocketIORemoteSocket(clusterValue: ["rooms": []]) == nil)
+    }
+
     // MARK: MessagePack
 
     struct PackCase: CustomTestStringConvertible, Sendable {
