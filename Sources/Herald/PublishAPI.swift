@@ -1,4 +1,5 @@
 import Foundation
+import HeraldQueue
 public import Hummingbird
 import NIOCore
 import SocketIO
@@ -25,9 +26,9 @@ public struct DirectPublisher: HeraldPublisher {
             for message in messages { try gateway.deliver(message) }
             return
         }
-        let written = DeliveryWait(count: messages.count)
-        for message in messages { _ = try gateway.deliver(message, messageID: nil) { written.delivered() } }
-        await written.wait()
+        let written = PendingCount(count: messages.count)
+        for message in messages { _ = try gateway.deliver(message, messageID: nil) { written.end() } }
+        await written.drained()
     }
 }
 

@@ -1,7 +1,6 @@
 import Foundation
 public import HeraldQueue
 public import NIOCore
-import Synchronization
 
 extension HeraldGateway {
     /// The consumer's handler: decodes a queue message (envelope, or raw body routed by its
@@ -19,9 +18,9 @@ extension HeraldGateway {
         // once the store kept it, so that a crash after the delete loses nothing (one delivered
         // again after a crash before the delete is recognised by its id in the log). The
         // hand-off returns at once: the next message follows in order while this one is written.
-        let written = DeliveryWait(count: 1)
+        let written = PendingCount(count: 1)
         do {
-            if try !deliver(decoded, messageID: message.id, delivered: { written.delivered() }) {
+            if try !deliver(decoded, messageID: message.id, delivered: { written.end() }) {
                 stats.duplicateSkipped()
                 logger.debug(
                     "A queue message whose event is in the recovery log came again; not broadcast twice",
@@ -34,7 +33,7 @@ extension HeraldGateway {
         if let sent = message.sentTimestamp {
             stats.recordQueueLag(seconds: max(0, Date().timeIntervalSince(sent)))
         }
-        return .handedOffOnceSettled(HandOffSettlement { await written.wait() })
+        return .handedOffOnceSettled(HandOffSettlement { await written.drained() })
     }
 }
 

@@ -140,9 +140,8 @@ public final class EmbeddedQueue: Sendable {
                 // The lock proves that no other process holds a message: those still hidden were
                 // received by a process that died, and come back now rather than after their
                 // visibility timeout.
-                _ = try await connection.query(
-                    "UPDATE messages SET visible_at = ? WHERE visible_at > ? AND receipt IS NOT NULL",
-                    [.integer(milliseconds(Date())), .integer(milliseconds(Date()))])
+                let now = SQLiteData.integer(milliseconds(Date()))
+                _ = try await connection.query("UPDATE messages SET visible_at = ? WHERE visible_at > ? AND receipt IS NOT NULL", [now, now])
             }
         } catch {
             try? await connection.close()

@@ -55,9 +55,7 @@ struct SocketIORecoverySession: Sendable, Equatable {
 
 extension SocketIORecoverySession {
     /// The session as a store keeps it; `disconnectedAt` `nil` for a socket still connected.
-    static func stored(
-        id: String, pid: String, namespace: String, rooms: Set<String>, data: SocketIOValue, admittedAtOffset: UInt64, disconnectedAt: Date?
-    ) -> SocketIOStoredSession {
+    func stored(disconnectedAt: Date?) -> SocketIOStoredSession {
         var json = ByteBuffer()
         JSON.write(data, into: &json, attachments: nil)
         return SocketIOStoredSession(

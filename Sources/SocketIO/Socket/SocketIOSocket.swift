@@ -354,25 +354,23 @@ public final class SocketIOSocket: Sendable {
             writer?.forget(pid: pid)
             return
         }
-        let rooms = namespace.localSockets.rooms(of: self)
-        sessions.keep(
-            SocketIORecoverySession(
-                id: id, pid: pid, namespace: namespace.name, rooms: rooms, data: data, admittedAtOffset: admittedAtOffset.value,
-                disconnectedAt: .now))
-        writer?.keep(
-            SocketIORecoverySession.stored(
-                id: id, pid: pid, namespace: namespace.name, rooms: rooms, data: data, admittedAtOffset: admittedAtOffset.value,
-                disconnectedAt: Date()))
+        let session = self.session(pid: pid, disconnectedAt: .now)
+        sessions.keep(session)
+        writer?.keep(session.stored(disconnectedAt: Date()))
     }
 
     /// Writes the connected socket's session to the recovery store, when there is one: at
     /// admission and at every change of its rooms, so that a crash loses none of it.
     private func storeSession() {
         guard let writer = client.server.recoveryWriter, let pid else { return }
-        writer.keep(
-            SocketIORecoverySession.stored(
-                id: id, pid: pid, namespace: namespace.name, rooms: namespace.localSockets.rooms(of: self), data: data,
-                admittedAtOffset: admittedAtOffset.value, disconnectedAt: nil))
+        writer.keep(session(pid: pid, disconnectedAt: .now).stored(disconnectedAt: nil))
+    }
+
+    /// The socket's session as it is now (on the loop: its rooms are read from its shard).
+    private func session(pid: String, disconnectedAt: ContinuousClock.Instant) -> SocketIORecoverySession {
+        SocketIORecoverySession(
+            id: id, pid: pid, namespace: namespace.name, rooms: namespace.localSockets.rooms(of: self), data: data,
+            admittedAtOffset: admittedAtOffset.value, disconnectedAt: disconnectedAt)
     }
 
     /// Runs handler work on a task, then the work that became ready meanwhile, until none is left.
