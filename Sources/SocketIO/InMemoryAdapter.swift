@@ -4,6 +4,8 @@ public struct InMemoryAdapter: SocketIOAdapter {
     /// Creates the adapter of the namespace whose sockets are `sockets`.
     public init(sockets: SocketIOLocalSockets) {}
 
+    public func serverCount() -> Int { 1 }
+
     public func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions) {}
 
     public func broadcastWithAck(
@@ -12,7 +14,11 @@ public struct InMemoryAdapter: SocketIOAdapter {
         options: SocketIOBroadcastOptions,
         expect: @escaping @Sendable (Int) -> Void,
         respond: @escaping @Sendable ([SocketIOValue]) -> Void
-    ) {}
+    ) -> Int { 0 }
+
+    public func serverSideEmit(_ packet: [SocketIOValue]) {}
+
+    public func serverSideEmitWithAck(_ packet: [SocketIOValue]) async throws -> [SocketIOValue] { [] }
 
     public func fetchSockets(_ options: SocketIOBroadcastOptions) async throws -> [SocketIORemoteSocket] { [] }
 

@@ -9,6 +9,8 @@ public struct SocketIOBroadcastOptions: Sendable, Hashable {
     public var except: Set<String> = []
     /// The packet may be dropped for clients that are not ready for it.
     public var isVolatile = false
+    /// Only this server's sockets, not those of the other servers of a cluster.
+    public var isLocal = false
     /// How long a broadcast with acknowledgement waits for the answers.
     public var timeout: Duration?
 
@@ -80,16 +82,23 @@ public struct SocketIORemoteSocket: Sendable {
 public protocol SocketIOAdapter: Sendable {
     /// Sends an encoded packet to the sockets the options select on the other servers.
     func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions)
+    /// How many servers the cluster has, this one included.
+    func serverCount() -> Int
     /// Sends a packet that asks each recipient on the other servers for an acknowledgement (the
-    /// packet carries `ackID`). `expect` is called with each other server's recipient count (not
-    /// at all without other servers), `respond` with each answer.
+    /// packet carries `ackID`). Returns how many other servers were asked: `expect` is then
+    /// called once for each with its recipient count, `respond` with each recipient's answer.
     func broadcastWithAck(
         _ packet: SocketIOOutboundPacket,
         ackID: Int,
         options: SocketIOBroadcastOptions,
         expect: @escaping @Sendable (Int) -> Void,
         respond: @escaping @Sendable ([SocketIOValue]) -> Void
-    )
+    ) -> Int
+    /// Emits an event (its name, then its arguments) to the other servers.
+    func serverSideEmit(_ packet: [SocketIOValue])
+    /// Emits an event to the other servers and returns each one's answer; throws a
+    /// ``SocketIOClusterTimeoutError`` when some did not answer in time.
+    func serverSideEmitWithAck(_ packet: [SocketIOValue]) async throws -> [SocketIOValue]
     /// The sockets the options select on the other servers.
     func fetchSockets(_ options: SocketIOBroadcastOptions) async throws -> [SocketIORemoteSocket]
     /// Makes the selected sockets of the other servers join rooms.

@@ -44,6 +44,16 @@ public struct SocketIOBroadcastOperator: Sendable {
         return copy
     }
 
+    /// Reaches this server's sockets only, not those of the other servers of a cluster.
+    public var local: Self {
+        var copy = self
+        copy.options.isLocal = true
+        return copy
+    }
+
+    /// The adapter that carries the operation to the other servers; `nil` for ``local``.
+    private var remote: (any SocketIOAdapter)? { options.isLocal ? nil : namespace.adapter }
+
     /// Sets how long ``emitWithAck(_:_:)`` waits for the answers.
     public func timeout(_ timeout: Duration) -> Self {
         var copy = self
@@ -111,7 +121,7 @@ public struct SocketIOBroadcastOperator: Sendable {
     ) -> Bool {
         @Sendable func deliver(_ outbound: SocketIOOutboundPacket, queued: Bool) {
             namespace.localSockets.broadcast(outbound, options: options, queued: queued, only: loop, delivered: delivered)
-            if loop == nil { namespace.adapter.broadcast(outbound, options: options) }
+            if loop == nil, !options.isLocal { namespace.adapter.broadcast(outbound, options: options) }
         }
         guard let log = namespace.recoveryLog, !options.isVolatile else {
             deliver(packet(nil), queued: false)
@@ -137,14 +147,16 @@ public struct SocketIOBroadcastOperator: Sendable {
         options.timeout = options.timeout ?? .seconds(5)
         let timeout = options.timeout!
         let outbound = SocketIOOutboundPacket(packet, isVolatile: options.isVolatile)
-        let (local, adapter) = (namespace.localSockets, namespace.adapter)
+        let (local, remote) = (namespace.localSockets, remote)
         return try await withCheckedThrowingContinuation { continuation in
             collector.start(continuation)
             Task { [options] in
                 let recipients = await local.broadcastWithAck(outbound, ackID: id, options: options) { collector.respond($0) }
                 collector.expect(recipients.reduce(0) { $0 + $1.sockets.count })
-                adapter.broadcastWithAck(outbound, ackID: id, options: options, expect: { collector.expect($0) }, respond: { collector.respond($0) })
-                collector.serverCountKnown()
+                let servers =
+                    remote?.broadcastWithAck(
+                        outbound, ackID: id, options: options, expect: { collector.expectServer($0) }, respond: { collector.respond($0) }) ?? 0
+                collector.serversAsked(servers)
                 // The broadcast's one timer: at its end, the loops forget the acks still pending.
                 collector.armTimeout(
                     Task {
@@ -161,23 +173,23 @@ public struct SocketIOBroadcastOperator: Sendable {
     /// Makes the selected sockets join rooms.
     public func socketsJoin(_ rooms: [String]) {
         namespace.localSockets.addSockets(options, rooms: Set(rooms))
-        namespace.adapter.addSockets(options, rooms: Set(rooms))
+        remote?.addSockets(options, rooms: Set(rooms))
     }
     /// Makes the selected sockets leave rooms.
     public func socketsLeave(_ rooms: String...) { socketsLeave(rooms) }
     /// Makes the selected sockets leave rooms.
     public func socketsLeave(_ rooms: [String]) {
         namespace.localSockets.delSockets(options, rooms: Set(rooms))
-        namespace.adapter.delSockets(options, rooms: Set(rooms))
+        remote?.delSockets(options, rooms: Set(rooms))
     }
     /// Disconnects the selected sockets; `close` also closes their underlying connections.
     public func disconnectSockets(close: Bool = false) {
         namespace.localSockets.disconnectSockets(options, close: close)
-        namespace.adapter.disconnectSockets(options, close: close)
+        remote?.disconnectSockets(options, close: close)
     }
     /// The selected sockets, across the cluster: this server's first.
     public func fetchSockets() async throws -> [SocketIORemoteSocket] {
-        try await namespace.localSockets.fetchSockets(options) + namespace.adapter.fetchSockets(options)
+        try await namespace.localSockets.fetchSockets(options) + (remote?.fetchSockets(options) ?? [])
     }
 }
 
@@ -186,7 +198,9 @@ private final class AckCollector: Sendable {
     private struct State {
         var continuation: CheckedContinuation<[[SocketIOValue]], any Error>?
         var expected = 0
-        var countsKnown = false
+        /// How many other servers were asked (`nil` until known), and how many told their count.
+        var serversAsked: Int?
+        var serversCounted = 0
         var responses: [[SocketIOValue]] = []
         var timeout: Task<Void, Never>?
     }
@@ -210,18 +224,33 @@ private final class AckCollector: Sendable {
         state.withLockedValue { $0.expected += count }
     }
 
-    func serverCountKnown() {
+    /// `servers` other servers were asked; each reports its count with ``expectServer(_:)``.
+    func serversAsked(_ servers: Int) {
         finish { state in
-            state.countsKnown = true
-            return state.responses.count >= state.expected ? .success(state.responses) : nil
+            state.serversAsked = servers
+            return Self.complete(state)
+        }
+    }
+
+    /// Another server asked `count` of its clients.
+    func expectServer(_ count: Int) {
+        finish { state in
+            state.expected += count
+            state.serversCounted += 1
+            return Self.complete(state)
         }
     }
 
     func respond(_ arguments: [SocketIOValue]) {
         finish { state in
             state.responses.append(arguments)
-            return state.countsKnown && state.responses.count >= state.expected ? .success(state.responses) : nil
+            return Self.complete(state)
         }
+    }
+
+    private static func complete(_ state: State) -> Result<[[SocketIOValue]], any Error>? {
+        guard state.serversAsked == state.serversCounted, state.responses.count >= state.expected else { return nil }
+        return .success(state.responses)
     }
 
     func timeOut() {

@@ -19,7 +19,6 @@ public final class SocketIONamespace: Sendable {
     private struct Handlers {
         var middlewares: [SocketIOMiddleware] = []
         var connection: [SocketIOConnectionHandler] = []
-        var nextAckID = 0
     }
 
     private let handlers = NIOLockedValueBox(Handlers())
@@ -69,12 +68,7 @@ public final class SocketIONamespace: Sendable {
     }
 
     /// A new acknowledgement id, unique within the namespace.
-    func nextAckID() -> Int {
-        handlers.withLockedValue { handlers in
-            defer { handlers.nextAckID += 1 }
-            return handlers.nextAckID
-        }
-    }
+    func nextAckID() -> Int { localSockets.nextAckID() }
 
     // MARK: Broadcasting
 
@@ -89,6 +83,8 @@ public final class SocketIONamespace: Sendable {
     public func except(_ rooms: String...) -> SocketIOBroadcastOperator { all.except(rooms) }
     /// Allows the packet to be dropped for clients that are not ready.
     public var volatile: SocketIOBroadcastOperator { all.volatile }
+    /// Reaches this server's sockets only, not the other servers' of a cluster.
+    public var local: SocketIOBroadcastOperator { all.local }
     /// Sets how long ``SocketIOBroadcastOperator/emitWithAck(_:_:)`` waits.
     public func timeout(_ timeout: Duration) -> SocketIOBroadcastOperator { all.timeout(timeout) }
 
@@ -109,4 +105,31 @@ public final class SocketIONamespace: Sendable {
     public func disconnectSockets(close: Bool = false) { all.disconnectSockets(close: close) }
     /// Every socket, across the cluster.
     public func fetchSockets() async throws -> [SocketIORemoteSocket] { try await all.fetchSockets() }
+
+    // MARK: Between the servers of a cluster
+
+    /// How many servers the namespace's cluster has: 1 for a single server.
+    public func serverCount() -> Int { adapter.serverCount() }
+
+    /// Handles an event the other servers of the cluster emit with ``serverSideEmit(_:_:)``;
+    /// the handler's result answers an emit that asks for acknowledgements.
+    public func onServerSideEmit(_ event: String, _ handler: @escaping SocketIOServerSideHandler) {
+        localSockets.serverSideEvents.on(event, handler)
+    }
+
+    /// Emits an event to the other servers of the cluster (not to clients, not to this server).
+    public func serverSideEmit(_ event: String, _ arguments: SocketIOValue...) { serverSideEmit(event, arguments: arguments) }
+
+    /// Emits an event to the other servers of the cluster.
+    public func serverSideEmit(_ event: String, arguments: [SocketIOValue]) {
+        guard SocketIOSocket.checkEventName(event, logger: logger) else { return }
+        adapter.serverSideEmit([.string(event)] + arguments)
+    }
+
+    /// Emits an event to the other servers of the cluster and waits for each one's answer, up to
+    /// 5 seconds; on timeout throws a ``SocketIOClusterTimeoutError`` with the answers that came.
+    public func serverSideEmitWithAck(_ event: String, _ arguments: SocketIOValue...) async throws -> [SocketIOValue] {
+        guard SocketIOSocket.checkEventName(event, logger: logger) else { return [] }
+        return try await adapter.serverSideEmitWithAck([.string(event)] + arguments)
+    }
 }

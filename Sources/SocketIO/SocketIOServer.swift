@@ -74,6 +74,15 @@ public final class SocketIOServer: Sendable {
     /// Emits to every socket of the main namespace.
     public func emit(_ event: String, _ arguments: SocketIOValue...) { sockets.emit(event, arguments: arguments) }
 
+    /// Targets this server's sockets of the main namespace only, not the other servers' of a cluster.
+    public var local: SocketIOBroadcastOperator { sockets.local }
+
+    /// Emits an event of the main namespace to the other servers of the cluster.
+    public func serverSideEmit(_ event: String, _ arguments: SocketIOValue...) { sockets.serverSideEmit(event, arguments: arguments) }
+
+    /// How many servers the cluster has (1 for a single server).
+    public func serverCount() -> Int { sockets.serverCount() }
+
     /// The sessions kept for clients that went away, and the events kept for replay in all
     /// namespaces (connection state recovery; zero when it is off).
     public var recoveryState: (sessions: Int, events: Int) {

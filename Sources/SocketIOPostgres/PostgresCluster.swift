@@ -143,15 +143,54 @@ final class PostgresAdapter: SocketIOAdapter {
     private struct State {
         var peers: [String: ContinuousClock.Instant] = [:]
         var lastPublished = ContinuousClock.now
-        /// fetchSockets requests waiting for the peers' answers, by request id.
-        var requests: [String: FetchRequest] = [:]
+        /// Requests waiting for every peer's answer (fetchSockets, serverSideEmit), by request id.
+        var requests: [String: Request] = [:]
+        /// Broadcasts with acks whose counts and answers may still come, by request id.
+        var ackRequests: [String: AckRequest] = [:]
     }
 
-    private struct FetchRequest {
+    /// A request that waits for one answer from each peer.
+    private struct Request {
+        enum Answers {
+            case sockets([SocketIORemoteSocket], CheckedContinuation<[SocketIORemoteSocket], any Error>)
+            case values([SocketIOValue], CheckedContinuation<[SocketIOValue], any Error>)
+        }
         let expected: Int
         var received = 0
-        var sockets: [SocketIORemoteSocket] = []
-        let continuation: CheckedContinuation<[SocketIORemoteSocket], any Error>
+        var answers: Answers
+
+        /// Counts one peer's answer (a FETCH_SOCKETS_RESPONSE or SERVER_SIDE_EMIT_RESPONSE's data).
+        mutating func add(_ data: SocketIOValue?) {
+            received += 1
+            switch answers {
+            case .sockets(let sockets, let continuation):
+                let more = data?["sockets"]?.arrayValue?.compactMap(SocketIORemoteSocket.init(clusterValue:)) ?? []
+                answers = .sockets(sockets + more, continuation)
+            case .values(let values, let continuation):
+                answers = .values(values + [data?["packet"] ?? .null], continuation)
+            }
+        }
+
+        func finish() {
+            switch answers {
+            case .sockets(let sockets, let continuation): continuation.resume(returning: sockets)
+            case .values(let values, let continuation): continuation.resume(returning: values)
+            }
+        }
+
+        func timeOut() {
+            switch answers {
+            case .sockets(_, let continuation):
+                continuation.resume(throwing: SocketIOClusterTimeoutError(received: received, expected: expected))
+            case .values(let values, let continuation):
+                continuation.resume(throwing: SocketIOClusterTimeoutError(received: received, expected: expected, partialResponses: values))
+            }
+        }
+    }
+
+    private struct AckRequest {
+        let expect: @Sendable (Int) -> Void
+        let respond: @Sendable ([SocketIOValue]) -> Void
     }
 
     init(cluster: PostgresCluster, sockets: SocketIOLocalSockets) {
@@ -183,32 +222,69 @@ final class PostgresAdapter: SocketIOAdapter {
         cluster.send(.broadcast, namespace: namespace, data: ["packet": value, "opts": Self.options(options)])
     }
 
+    func serverCount() -> Int { 1 + peers.count }
+
     func broadcastWithAck(
         _ packet: SocketIOOutboundPacket, ackID: Int, options: SocketIOBroadcastOptions, expect: @escaping @Sendable (Int) -> Void,
         respond: @escaping @Sendable ([SocketIOValue]) -> Void
-    ) {
-        // Broadcasts with acks across nodes come with the cluster's requests: until then only this
-        // server's clients are asked.
+    ) -> Int {
+        let servers = peers.count
+        guard servers > 0 else { return 0 }
+        guard let value = Self.packetValue(packet) else {
+            cluster.logger.error("A broadcast could not be read back for the cluster; the other nodes miss it")
+            return 0
+        }
+        let id = Self.requestID()
+        state.withLock { $0.ackRequests[id] = AckRequest(expect: expect, respond: respond) }
+        cluster.send(.broadcast, namespace: namespace, data: ["packet": value, "requestId": .string(id), "opts": Self.options(options)])
+        // Counts and answers that come after the broadcast's timeout have no one to go to.
+        let timeout = options.timeout ?? .seconds(5)
+        Task { [self] in
+            try? await Task.sleep(for: timeout)
+            _ = state.withLock { $0.ackRequests.removeValue(forKey: id) }
+        }
+        return servers
+    }
+
+    func serverSideEmit(_ packet: [SocketIOValue]) {
+        cluster.send(.serverSideEmit, namespace: namespace, data: ["packet": .array(packet)])
+    }
+
+    /// Each live peer's answer, waiting up to 5 s (the reference's timeout).
+    func serverSideEmitWithAck(_ packet: [SocketIOValue]) async throws -> [SocketIOValue] {
+        try await request(.serverSideEmit, data: ["packet": .array(packet)], timeout: .seconds(5)) { .values([], $0) }
     }
 
     /// The selected sockets of every live peer: waits for each peer's answer, up to the options'
     /// timeout (5 s by default, as the reference), then throws naming how many answered.
     func fetchSockets(_ options: SocketIOBroadcastOptions) async throws -> [SocketIORemoteSocket] {
+        try await request(.fetchSockets, data: ["opts": Self.options(options)], timeout: options.timeout ?? .seconds(5)) { .sockets([], $0) }
+    }
+
+    /// Publishes a request with a new `requestId` in `data` and waits for one answer from each
+    /// live peer, up to `timeout`.
+    private func request<Answer: Sendable>(
+        _ type: SocketIOClusterMessageType, data: SocketIOObject, timeout: Duration,
+        answers: (CheckedContinuation<[Answer], any Error>) -> Request.Answers
+    ) async throws -> [Answer] {
         let expected = peers.count
         guard expected > 0 else { return [] }
-        var generator = SystemRandomNumberGenerator()
-        let id = String(generator.next(), radix: 16)
-        let timeout = options.timeout ?? .seconds(5)
+        let id = Self.requestID()
+        var data = data
+        data["requestId"] = .string(id)
         return try await withCheckedThrowingContinuation { continuation in
-            state.withLock { $0.requests[id] = FetchRequest(expected: expected, continuation: continuation) }
-            cluster.send(.fetchSockets, namespace: namespace, data: ["opts": Self.options(options), "requestId": .string(id)])
+            state.withLock { $0.requests[id] = Request(expected: expected, answers: answers(continuation)) }
+            cluster.send(type, namespace: namespace, data: .object(data))
             Task { [self] in
                 try? await Task.sleep(for: timeout)
-                guard let request = state.withLock({ $0.requests.removeValue(forKey: id) }) else { return }
-                request.continuation.resume(
-                    throwing: PostgresClusterError("timeout reached: only \(request.received) responses received out of \(request.expected)"))
+                state.withLock { $0.requests.removeValue(forKey: id) }?.timeOut()
             }
         }
+    }
+
+    private static func requestID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(generator.next(), radix: 16)
     }
 
     func addSockets(_ options: SocketIOBroadcastOptions, rooms: Set<String>) {
@@ -241,8 +317,20 @@ final class PostgresAdapter: SocketIOAdapter {
         switch message.type {
         case .initialHeartbeat:
             return true
+        case .broadcast where data?["requestId"] != nil:
+            guard let id = data?["requestId"]?.stringValue, let packet = data?["packet"], packet["data"]?.arrayValue != nil,
+                let options = data?["opts"].flatMap(Self.options(from:))
+            else { return false }
+            sockets.broadcastWithAck(
+                packet["data"]!, options: options,
+                clientCount: { [self] count in
+                    cluster.send(
+                        .broadcastClientCount, namespace: namespace, data: ["requestId": .string(id), "clientCount": .number(Double(count))])
+                },
+                respond: { [self] arguments in
+                    cluster.send(.broadcastAck, namespace: namespace, data: ["requestId": .string(id), "packet": arguments.first ?? .null])
+                })
         case .broadcast:
-            guard data?["requestId"] == nil else { return false }
             guard let packet = data?["packet"], let options = data?["opts"].flatMap(Self.options(from:)),
                 let outbound = Self.outbound(packet, namespace: namespace, isVolatile: options.isVolatile)
             else {
@@ -268,14 +356,12 @@ final class PostgresAdapter: SocketIOAdapter {
                 cluster.send(
                     .fetchSocketsResponse, namespace: namespace, data: ["requestId": .string(id), "sockets": .array(local.map(\.clusterValue))])
             }
-        case .fetchSocketsResponse:
+        case .fetchSocketsResponse, .serverSideEmitResponse:
             guard let id = data?["requestId"]?.stringValue else { return false }
-            let answered = data?["sockets"]?.arrayValue?.compactMap(SocketIORemoteSocket.init(clusterValue:)) ?? []
-            let finished = state.withLock { state -> FetchRequest? in
+            let finished = state.withLock { state -> Request? in
                 // Answers to other nodes' requests go past: they are not in this table.
                 guard var request = state.requests[id] else { return nil }
-                request.received += 1
-                request.sockets += answered
+                request.add(data)
                 guard request.received >= request.expected else {
                     state.requests[id] = request
                     return nil
@@ -283,7 +369,20 @@ final class PostgresAdapter: SocketIOAdapter {
                 state.requests[id] = nil
                 return request
             }
-            if let finished { finished.continuation.resume(returning: finished.sockets) }
+            finished?.finish()
+        case .serverSideEmit:
+            guard let packet = data?["packet"]?.arrayValue else { return false }
+            let id = data?["requestId"]?.stringValue
+            Task { [self] in
+                guard let answer = await sockets.serverSideEvents.receive(packet), let id else { return }
+                cluster.send(.serverSideEmitResponse, namespace: namespace, data: ["requestId": .string(id), "packet": answer])
+            }
+        case .broadcastClientCount:
+            guard let id = data?["requestId"]?.stringValue, let count = data?["clientCount"]?.intValue else { return false }
+            state.withLock { $0.ackRequests[id] }?.expect(count)
+        case .broadcastAck:
+            guard let id = data?["requestId"]?.stringValue else { return false }
+            state.withLock { $0.ackRequests[id] }?.respond([data?["packet"] ?? .null])
         default:
             break
         }
@@ -296,7 +395,9 @@ final class PostgresAdapter: SocketIOAdapter {
     static func options(_ options: SocketIOBroadcastOptions) -> SocketIOValue {
         var flags = SocketIOObject()
         if options.isVolatile { flags["volatile"] = true }
-        if let timeout = options.timeout { flags["timeout"] = .number(Double(timeout.components.seconds * 1000)) }
+        if let timeout = options.timeout {
+            flags["timeout"] = .number(Double(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+        }
         return [
             "rooms": .array(options.rooms.sorted().map { .string($0) }), "except": .array(options.except.sorted().map { .string($0) }),
             "flags": .object(flags),
@@ -309,6 +410,7 @@ final class PostgresAdapter: SocketIOAdapter {
         options.rooms = Set(rooms.compactMap(\.stringValue))
         options.except = Set(except.compactMap(\.stringValue))
         options.isVolatile = value["flags"]?["volatile"]?.boolValue == true
+        if let milliseconds = value["flags"]?["timeout"]?.numberValue { options.timeout = .milliseconds(Int64(milliseconds)) }
         return options
     }
 

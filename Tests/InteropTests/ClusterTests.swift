@@ -4,6 +4,7 @@ import Logging
 import PostgresNIO
 import SocketIO
 import SocketIOPostgres
+import Synchronization
 import Testing
 
 /// The PostgreSQL server of `scripts/with-postgres`, when the tests run under it.
@@ -53,7 +54,7 @@ struct ClusterTests {
         }
     }
 
-    @Test("a broadcast, socketsJoin and socketsLeave from one node reach the other node's clients, with rooms and exceptions")
+    @Test("a broadcast, socketsJoin and socketsLeave from one node reach the other node's clients, with rooms and exceptions; a local one does not")
     func broadcastAcrossNodes() async throws {
         let prefix = "cluster-\(UInt32.random(in: 0...UInt32.max))"
         try await withNode(prefix: prefix) { a, clusterA, _ in
@@ -72,6 +73,8 @@ struct ClusterTests {
                 a.sockets.all.socketsLeave(["joined"])
                 try await eventually { (try? await b.sockets.all.to("joined").fetchSockets().isEmpty) == true }
                 a.to("joined").emit("item", "to joined, after leaving")
+                // Were a local broadcast to reach B, the listener would stop before "last".
+                a.local.emit("item", "only on a")
                 a.to("members").emit("item", "last")
 
                 let events = try #require(try await listener.result()["events"] as? [[Any]])
@@ -123,14 +126,69 @@ struct ClusterTests {
                 // A peer that never answers: the request ends at its timeout with what came.
                 try await clusterA.transport.publish(SocketIOClusterMessage(uid: "silent", namespace: "/", type: .heartbeat))
                 try await eventually { clusterA.serverCount() == 3 }
-                await #expect(throws: PostgresClusterError.self) { try await a.sockets.all.timeout(.milliseconds(300)).fetchSockets() }
-                do {
-                    _ = try await a.sockets.all.timeout(.milliseconds(300)).fetchSockets()
-                } catch {
-                    #expect("\(error)" == "timeout reached: only 1 responses received out of 2")
+                let error = await #expect(throws: SocketIOClusterTimeoutError.self) {
+                    try await a.sockets.all.timeout(.milliseconds(300)).fetchSockets()
                 }
+                #expect(error?.description == "timeout reached: only 1 responses received out of 2")
                 a.emit("done")
                 _ = try await listener.result()
+            }
+        }
+    }
+
+    @Test("a broadcast with acks gathers the answers of every node's clients, counting each node's recipients")
+    func broadcastAcksAcrossNodes() async throws {
+        let prefix = "cluster-\(UInt32.random(in: 0...UInt32.max))"
+        try await withNode(prefix: prefix) { a, clusterA, portA in
+            try await withNode(prefix: prefix) { b, clusterB, portB in
+                try await eventually { clusterA.serverCount() == 2 && clusterB.serverCount() == 2 }
+                func client(_ port: Int, answer: String) throws -> PythonProcess {
+                    try PythonProcess(
+                        script: "listen.py",
+                        arguments: ["http://127.0.0.1:\(port)", "--event", "ask", "--count", "3", "--timeout", "15", "--answer", answer])
+                }
+                let clients = [try client(portA, answer: #""from a""#), try client(portB, answer: #"{"from": "b"}"#), try client(portB, answer: "2")]
+                try await eventually { a.sockets.localSockets.count == 1 && b.sockets.localSockets.count == 2 }
+
+                let answers = try await a.sockets.timeout(.seconds(5)).emitWithAck("ask", "question")
+                #expect(answers.count == 3)
+                #expect(Set(answers.map { "\($0)" }) == Set([[SocketIOValue.string("from a")], [["from": "b"]], [.number(2)]].map { "\($0)" }))
+                // A room no one is in: the answer is empty as soon as each node said it has no recipient.
+                #expect(try await a.to("nobody").timeout(.seconds(5)).emitWithAck("ask").isEmpty)
+                #expect(try await a.sockets.timeout(.seconds(5)).emitWithAck("ask").count == 3)
+                // The clients leave on their third event (one that asks for no answer: a client
+                // leaving right after its last event might not have sent its answer yet).
+                a.emit("ask")
+                for client in clients { _ = try await client.result() }
+            }
+        }
+    }
+
+    @Test("serverSideEmit reaches the other nodes' handlers, with and without acknowledgements, and a silent node times out")
+    func serverSideEmitAcrossNodes() async throws {
+        let prefix = "cluster-\(UInt32.random(in: 0...UInt32.max))"
+        let heard = Mutex<[[SocketIOValue]]>([])
+        try await withNode(prefix: prefix) { a, clusterA, _ in
+            let configureB: @Sendable (SocketIOServer) -> Void = { io in
+                io.sockets.onServerSideEmit("hello") { arguments in
+                    heard.withLock { $0.append(arguments) }
+                    return .string("hi \(arguments.first?.stringValue ?? "?")")
+                }
+            }
+            try await withNode(prefix: prefix, configure: configureB) { _, clusterB, _ in
+                try await eventually { clusterA.serverCount() == 2 && clusterB.serverCount() == 2 }
+                #expect(a.sockets.serverCount() == 2)
+
+                a.sockets.serverSideEmit("hello", "one", 1)
+                try await eventually { heard.withLock { $0 } == [["one", 1]] }
+                #expect(try await a.sockets.serverSideEmitWithAck("hello", "a") == ["hi a"])
+
+                try await clusterA.transport.publish(SocketIOClusterMessage(uid: "silent", namespace: "/", type: .heartbeat))
+                try await eventually { clusterA.serverCount() == 3 }
+                let error = await #expect(throws: SocketIOClusterTimeoutError.self) { try await a.sockets.serverSideEmitWithAck("hello", "b") }
+                #expect(error?.description == "timeout reached: only 1 responses received out of 2")
+                #expect(error?.partialResponses == ["hi b"])
+                #expect(heard.withLock { $0 }.count == 3)
             }
         }
     }

@@ -29,6 +29,9 @@ public final class SocketIOLocalSockets: Sendable {
     /// The shards by loop: looked up once per loop per operation, never per recipient.
     private let shards = NIOLockedValueBox<[ObjectIdentifier: LoopShard]>([:])
     private let socketCount = Atomic<Int>(0)
+    private let ackIDs = Atomic<Int>(0)
+    /// What this server does with the events other servers of the cluster emit to it.
+    public let serverSideEvents = SocketIOServerSideEvents()
 
     init(namespace: String, backlog: EngineIOBroadcastBacklog) {
         self.namespace = namespace
@@ -37,6 +40,9 @@ public final class SocketIOLocalSockets: Sendable {
 
     /// How many sockets are connected here.
     public var count: Int { socketCount.load(ordering: .relaxed) }
+
+    /// A new acknowledgement id, unique within the namespace on this server.
+    func nextAckID() -> Int { ackIDs.wrappingAdd(1, ordering: .relaxed).oldValue }
 
     private func shard(on loop: any EventLoop) -> NIOLoopBoundBox<Shard> {
         shards.withLockedValue { shards in
@@ -160,6 +166,27 @@ public final class SocketIOLocalSockets: Sendable {
                 EngineIOConnection.broadcast(frames, to: recipients.lazy.map(\.connection))
                 return AckRecipients(loop: recipients.first?.eventLoop, sockets: recipients)
             })
+    }
+
+    /// Asks the selected sockets to acknowledge an event another server broadcast (`data`: the
+    /// event name and its arguments): `clientCount` is called once with how many were asked,
+    /// `respond` with each answer; at the options' timeout (5 s when none) the answers still
+    /// missing are forgotten.
+    public func broadcastWithAck(
+        _ data: SocketIOValue,
+        options: SocketIOBroadcastOptions,
+        clientCount: @escaping @Sendable (Int) -> Void,
+        respond: @escaping @Sendable ([SocketIOValue]) -> Void
+    ) {
+        let id = nextAckID()
+        let packet = SocketIOOutboundPacket(SocketIOPacket(type: .event, namespace: namespace, id: id, data: data), isVolatile: options.isVolatile)
+        let timeout = options.timeout ?? .seconds(5)
+        Task {
+            let recipients = await broadcastWithAck(packet, ackID: id, options: options, respond: respond)
+            clientCount(recipients.reduce(0) { $0 + $1.sockets.count })
+            try? await Task.sleep(for: timeout)
+            expireAcks(id, of: recipients)
+        }
     }
 
     /// The sockets of one loop that were asked for an acknowledgement.

@@ -1,6 +1,8 @@
 """A python-socketio client that connects (optionally with a JWT) and collects events.
 
-    python listen.py URL --transports T --namespace NS [--token JWT] --event NAME --count N --timeout S
+    python listen.py URL --transports T --namespace NS [--token JWT] --event NAME --count N --timeout S [--answer JSON]
+
+With --answer, each event asking for an acknowledgement is answered with that value.
 
 Prints one JSON object: {"connected": bool, "error": <connect_error data or null>, "events": [[args...], ...]}.
 """
@@ -19,6 +21,7 @@ parser.add_argument("--token")
 parser.add_argument("--event", default="item_added")
 parser.add_argument("--count", type=int, default=1)
 parser.add_argument("--timeout", type=float, default=10)
+parser.add_argument("--answer")
 args = parser.parse_args()
 
 client = socketio.Client(reconnection=False)
@@ -31,6 +34,7 @@ def on_event(*data):
     events.append(list(data))
     if len(events) >= args.count:
         done.set()
+    return json.loads(args.answer) if args.answer is not None else None
 
 
 client.on(args.event, on_event, namespace=args.namespace)
