@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 import NIOCore
 public import SocketIO
+public import SocketIOPostgres
 import Synchronization
 
 /// The gateway: a Socket.IO server whose clients authenticate with JWTs and join the rooms of
@@ -17,14 +18,20 @@ public final class HeraldGateway: Sendable {
     public let backpressure = BackpressureStats()
     let logger: Logger
     private let authenticator: JWTAuthenticator?
+    /// The cluster this node belongs to, when it is one of several.
+    public let cluster: PostgresCluster?
     /// Forwards client events upstream, with one bound for every namespace.
     let upstream: UpstreamForwarder?
     private let expiry: TokenExpiry?
 
-    /// Creates the gateway; loads the token verification keys.
-    public init(configuration: HeraldConfiguration, socketIO: SocketIOConfiguration = .init(), logger: Logger = Logger(label: "herald")) async throws
-    {
+    /// Creates the gateway, a node of `cluster` when given (run the cluster beside it); loads the
+    /// token verification keys.
+    public init(
+        configuration: HeraldConfiguration, socketIO: SocketIOConfiguration = .init(), cluster: PostgresCluster? = nil,
+        logger: Logger = Logger(label: "herald")
+    ) async throws {
         self.configuration = configuration
+        self.cluster = cluster
         self.logger = logger
         self.authenticator = try await JWTAuthenticator.make(configuration.auth, requireExpiration: configuration.requireTokenExpiration)
         self.expiry = authenticator == nil ? nil : TokenExpiry()
@@ -34,7 +41,11 @@ public final class HeraldGateway: Sendable {
         // sends its auth with the pid): it is verified again, so that a token that expired while
         // the client was away gets no replay.
         if authenticator != nil { socketIO.connectionStateRecovery?.skipMiddlewares = false }
-        self.io = SocketIOServer(configuration: socketIO)
+        if let cluster {
+            self.io = SocketIOServer(configuration: socketIO, adapter: cluster.adapterFactory)
+        } else {
+            self.io = SocketIOServer(configuration: socketIO)
+        }
         self.upstream = configuration.upstream.map { UpstreamForwarder(configuration: $0, logger: logger) }
         for name in configuration.namespaces {
             installHandlers(on: io.of(name))
@@ -85,15 +96,17 @@ public final class HeraldGateway: Sendable {
     /// ``deliver(_:)`` for a queue message: `messageID` is kept in the recovery log, so that the
     /// message delivered again is not broadcast twice (then nothing is sent and this returns
     /// `false`); `delivered` is called once every event loop wrote the event.
-    func deliver(_ message: HeraldMessage, messageID: String?, delivered: (@Sendable () -> Void)?) throws(HeraldMessageError) -> Bool {
+    func deliver(
+        _ message: HeraldMessage, messageID: String?, delivered: (@Sendable (SocketIODelivery) -> Void)?
+    ) throws(HeraldMessageError) -> Bool {
         guard configuration.namespaces.contains(message.namespace) else {
             throw HeraldMessageError("unknown namespace '\(message.namespace)' (served: \(configuration.namespaces.joined(separator: ", ")))")
         }
         var target = io.of(message.namespace).all.to(message.rooms).except(message.exceptRooms)
         if message.isVolatile { target = target.volatile }
-        return target.emit(message.event, jsonArguments: message.arguments, messageID: messageID) { [stats] recipients in
-            stats.messageBroadcast(message, recipients: recipients)
-            delivered?()
+        return target.emit(message.event, jsonArguments: message.arguments, messageID: messageID) { [stats] delivery in
+            stats.messageBroadcast(message, recipients: delivery.localRecipients)
+            delivered?(delivery)
         }
     }
 }

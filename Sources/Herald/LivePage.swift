@@ -32,6 +32,7 @@ enum LivePage {
           <div class="figure">reached nobody<b id="unheard">–</b></div>
           <div class="figure">received<b id="received">–</b></div>
           <div class="figure">queue lag (s)<b id="lag">–</b></div>
+          <div class="figure">nodes<b id="nodes">1</b></div>
         </div>
         <table><thead><tr><th>room</th><th>clients</th></tr></thead><tbody id="rooms"></tbody></table>
         <table><thead><tr><th>time</th><th>event</th><th>to</th><th>data</th><th>clients</th></tr></thead><tbody id="feed"></tbody></table>
@@ -53,6 +54,12 @@ enum LivePage {
             document.getElementById("unheard").textContent = stats.messagesWithoutRecipients;
             document.getElementById("received").textContent = stats.eventsReceived;
             document.getElementById("lag").textContent = stats.queueLagSeconds === undefined ? "–" : stats.queueLagSeconds.toFixed(3);
+            if (stats.cluster) {
+              const nodes = document.getElementById("nodes");
+              nodes.textContent = 1 + stats.cluster.peers.length;
+              nodes.title = "this node: " + stats.cluster.node + (stats.cluster.listening ? "" : " (not connected to PostgreSQL)")
+                + "\\nother nodes: " + (stats.cluster.peers.join(", ") || "none");
+            }
             if (previous) {
               const rate = (stats.messages - previous.messages) / (stats.time - previous.time);
               document.getElementById("rate").textContent = rate.toFixed(1);

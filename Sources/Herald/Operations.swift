@@ -32,6 +32,9 @@ extension HeraldGateway {
         registry: PrometheusCollectorRegistry,
         readiness: [String: HeraldReadinessCheck] = [:]
     ) {
+        var checks = readiness
+        if let cluster = clusterReadiness { checks["cluster"] = cluster }
+        let readiness = checks
         let series = GatewaySeries(registry: registry, namespaces: configuration.namespaces)
         let key = (configuration.operationsKey ?? configuration.apiKey).map(AccessKey.init)
         let protected: (@escaping @Sendable (Request) async throws -> Response) -> @Sendable (Request, Context) async throws -> Response = {
@@ -121,6 +124,7 @@ extension HeraldGateway {
             "time": .number(Date().timeIntervalSince1970),
         ]
         if let lag = stats.queueLag { snapshot["queueLagSeconds"] = .number(lag) }
+        if let cluster = clusterSnapshot { snapshot["cluster"] = cluster }
         return snapshot
     }
 }

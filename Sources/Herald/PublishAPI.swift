@@ -19,16 +19,17 @@ public struct DirectPublisher: HeraldPublisher {
     public init(gateway: HeraldGateway) { self.gateway = gateway }
 
     /// With a recovery store, returns once the store kept the events (so that `202` means they
-    /// survive a crash, as with a queue).
+    /// survive a crash, as with a queue); in a cluster, once they were published to the other
+    /// nodes, and throws ``HeraldClusterUnreachable`` when they could not be.
     public func publish(_ messages: [HeraldMessage], bodies: [ByteBuffer]) async throws {
         try gateway.checkBacklog()
-        guard gateway.io.configuration.connectionStateRecovery?.store != nil else {
+        guard gateway.io.configuration.connectionStateRecovery?.store != nil || gateway.cluster != nil else {
             for message in messages { try gateway.deliver(message) }
             return
         }
-        let written = PendingCount(count: messages.count)
-        for message in messages { _ = try gateway.deliver(message, messageID: nil) { written.end() } }
-        await written.drained()
+        let written = DeliveryWait(count: messages.count)
+        for message in messages { _ = try gateway.deliver(message, messageID: nil) { written.done($0) } }
+        guard await written.reachedCluster() else { throw HeraldClusterUnreachable() }
     }
 }
 

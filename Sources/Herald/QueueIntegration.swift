@@ -16,11 +16,12 @@ extension HeraldGateway {
         }
         // The message is deleted once its event was written to the loops: with a recovery store,
         // once the store kept it, so that a crash after the delete loses nothing (one delivered
-        // again after a crash before the delete is recognised by its id in the log). The
-        // hand-off returns at once: the next message follows in order while this one is written.
-        let written = PendingCount(count: 1)
+        // again after a crash before the delete is recognised by its id in the log); in a
+        // cluster, once it was published to the other nodes (else it comes again). The hand-off
+        // returns at once: the next message follows in order while this one is written.
+        let written = DeliveryWait(count: 1)
         do {
-            if try !deliver(decoded, messageID: message.id, delivered: { written.end() }) {
+            if try !deliver(decoded, messageID: message.id, delivered: { written.done($0) }) {
                 stats.duplicateSkipped()
                 logger.debug(
                     "A queue message whose event is in the recovery log came again; not broadcast twice",
@@ -33,7 +34,7 @@ extension HeraldGateway {
         if let sent = message.sentTimestamp {
             stats.recordQueueLag(seconds: max(0, Date().timeIntervalSince(sent)))
         }
-        return .handedOffOnceSettled(HandOffSettlement { await written.drained() })
+        return .handedOffOnceSettled(HandOffSettlement { await written.reachedCluster() })
     }
 }
 

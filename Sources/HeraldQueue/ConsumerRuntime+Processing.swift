@@ -31,10 +31,9 @@ extension ConsumerRuntime {
             batcher.enqueue(message.receipt)
             return true
         case .handedOffOnceSettled(let settlement):
-            duplicates.finish(key, handedOff: true)
             metrics.recordHandOff(sent: message.sentTimestamp)
             settling = true
-            settle(message, settlement)
+            settle(message, key: key, settlement)
             return true
         case .retryLater:
             duplicates.finish(key, handedOff: false)
@@ -74,13 +73,24 @@ extension ConsumerRuntime {
         }
     }
 
-    /// Deletes a handed-off message once its settlement returns; it counts as in flight until
-    /// then, and a shutdown waits for it before the last deletes.
-    private func settle(_ message: QueueMessage, _ settlement: HandOffSettlement) {
+    /// Deletes a handed-off message once its settlement says so, or lets it come again after a
+    /// backoff; it counts as in flight until then, and a shutdown waits for it before the last
+    /// deletes.
+    private func settle(_ message: QueueMessage, key: String, _ settlement: HandOffSettlement) {
         settling.begin()
         Task {
-            await settlement.wait()
-            batcher.enqueue(message.receipt)
+            if await settlement.wait() {
+                duplicates.finish(key, handedOff: true)
+                batcher.enqueue(message.receipt)
+            } else {
+                duplicates.finish(key, handedOff: false)
+                metrics.retried.increment()
+                let delay = configuration.retryBackoff.delay(attempt: message.receiveCount)
+                logger.warning(
+                    "A message's hand-off did not complete; it comes again",
+                    metadata: ["message_id": "\(message.id)", "receive_count": "\(message.receiveCount)", "retry_in": "\(delay)"])
+                await changeVisibility(message, to: delay, why: "hand-off incomplete")
+            }
             finishTracking(message)
             settling.end()
         }

@@ -6,7 +6,9 @@ public struct InMemoryAdapter: SocketIOAdapter {
 
     public func serverCount() -> Int { 1 }
 
-    public func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions) {}
+    public func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions, published: (@Sendable (Bool) -> Void)?) {
+        published?(true)
+    }
 
     public func broadcastWithAck(
         _ packet: SocketIOOutboundPacket,

@@ -80,8 +80,9 @@ public struct SocketIORemoteSocket: Sendable {
 ///
 /// Every method returns at once: anything remote is handed to a background task.
 public protocol SocketIOAdapter: Sendable {
-    /// Sends an encoded packet to the sockets the options select on the other servers.
-    func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions)
+    /// Sends an encoded packet to the sockets the options select on the other servers; calls
+    /// `published`, when given, once it was handed to them (`true`) or could not be (`false`).
+    func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions, published: (@Sendable (Bool) -> Void)?)
     /// How many servers the cluster has, this one included.
     func serverCount() -> Int
     /// Sends a packet that asks each recipient on the other servers for an acknowledgement (the

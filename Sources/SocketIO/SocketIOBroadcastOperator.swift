@@ -66,11 +66,11 @@ public struct SocketIOBroadcastOperator: Sendable {
         emit(event, arguments: arguments)
     }
 
-    /// Emits an event to the selected sockets; `delivered` is called with how many local sockets
-    /// it was written to, once every event loop wrote it.
-    public func emit(_ event: String, arguments: [SocketIOValue], delivered: (@Sendable (Int) -> Void)? = nil) {
+    /// Emits an event to the selected sockets; `delivered` is called once every event loop wrote
+    /// it and the adapter handed it to the other servers.
+    public func emit(_ event: String, arguments: [SocketIOValue], delivered: (@Sendable (SocketIODelivery) -> Void)? = nil) {
         guard SocketIOSocket.checkEventName(event, logger: namespace.logger) else {
-            delivered?(0)
+            delivered?(SocketIODelivery(localRecipients: 0, reachedCluster: true))
             return
         }
         let (name, isVolatile) = (namespace.name, options.isVolatile)
@@ -80,19 +80,19 @@ public struct SocketIOBroadcastOperator: Sendable {
     }
 
     /// Emits an event whose arguments are the given JSON array, spliced into the packet without
-    /// being parsed: what a gateway forwarding queue messages wants. `delivered` is called with
-    /// how many local sockets it was written to, once every event loop wrote it (with a recovery
-    /// store, once the store kept it first).
+    /// being parsed: what a gateway forwarding queue messages wants. `delivered` is called once
+    /// every event loop wrote it (with a recovery store, once the store kept it first) and the
+    /// adapter handed it to the other servers.
     ///
     /// With recovery on, `messageID` names the queue message the event comes from: a message
     /// whose event is still in the recovery log (delivered again after a crash, say) is not
     /// broadcast a second time, and the call returns `false` without calling `delivered`.
     @discardableResult
     public func emit(
-        _ event: String, jsonArguments: ByteBuffer, messageID: String? = nil, delivered: (@Sendable (Int) -> Void)? = nil
+        _ event: String, jsonArguments: ByteBuffer, messageID: String? = nil, delivered: (@Sendable (SocketIODelivery) -> Void)? = nil
     ) -> Bool {
         guard SocketIOSocket.checkEventName(event, logger: namespace.logger) else {
-            delivered?(0)
+            delivered?(SocketIODelivery(localRecipients: 0, reachedCluster: true))
             return true
         }
         let (name, isVolatile) = (namespace.name, options.isVolatile)
@@ -104,7 +104,7 @@ public struct SocketIOBroadcastOperator: Sendable {
     /// Local sockets first (one hop per event loop), then the other servers through the adapter.
     /// With recovery on, a packet that can be replayed (not volatile) is logged first, and gets
     /// its offset from the log: `packet` builds it with the offset, or without (`nil`).
-    private func send(delivered: (@Sendable (Int) -> Void)?, _ packet: (String?) -> SocketIOOutboundPacket) {
+    private func send(delivered: (@Sendable (SocketIODelivery) -> Void)?, _ packet: (String?) -> SocketIOOutboundPacket) {
         Self.send(namespace: namespace, options: options, only: nil, delivered: delivered, packet)
     }
 
@@ -116,12 +116,28 @@ public struct SocketIOBroadcastOperator: Sendable {
         options: SocketIOBroadcastOptions,
         only loop: (any EventLoop)?,
         messageID: String? = nil,
-        delivered: (@Sendable (Int) -> Void)?,
+        delivered: (@Sendable (SocketIODelivery) -> Void)?,
         _ packet: (String?) -> SocketIOOutboundPacket
     ) -> Bool {
+        let toCluster = loop == nil && !options.isLocal
+        // A queue message whose event the cluster did not get comes again: it is then no
+        // duplicate, and is broadcast again.
+        let delivered = delivered.map { delivered in
+            { @Sendable (delivery: SocketIODelivery) in
+                if !delivery.reachedCluster, let messageID { namespace.recoveryLog?.forget(messageID: messageID) }
+                delivered(delivery)
+            }
+        }
         @Sendable func deliver(_ outbound: SocketIOOutboundPacket, queued: Bool) {
-            namespace.localSockets.broadcast(outbound, options: options, queued: queued, only: loop, delivered: delivered)
-            if loop == nil, !options.isLocal { namespace.adapter.broadcast(outbound, options: options) }
+            let join = delivered.map { SocketIODeliveryJoin(toCluster: toCluster, $0) }
+            var local: (@Sendable (Int) -> Void)?
+            var published: (@Sendable (Bool) -> Void)?
+            if let join {
+                local = { join.local($0) }
+                published = { join.cluster($0) }
+            }
+            namespace.localSockets.broadcast(outbound, options: options, queued: queued, only: loop, delivered: local)
+            if toCluster { namespace.adapter.broadcast(outbound, options: options, published: published) }
         }
         guard let log = namespace.recoveryLog, !options.isVolatile else {
             deliver(packet(nil), queued: false)
@@ -265,5 +281,50 @@ private final class AckCollector: Sendable {
             return (continuation, result)
         }
         if let (continuation, result) = resume { continuation.resume(with: result) }
+    }
+}
+
+/// What became of a broadcast, once every event loop wrote it and the adapter published it.
+public struct SocketIODelivery: Sendable, Hashable {
+    /// How many of this server's sockets it was written to.
+    public var localRecipients: Int
+    /// Whether the adapter handed it to the other servers of the cluster: `true` without a
+    /// cluster and for ``SocketIOBroadcastOperator/local`` broadcasts, `false` when the cluster
+    /// could not be reached (then the other servers' clients did not get it).
+    public var reachedCluster: Bool
+
+    public init(localRecipients: Int, reachedCluster: Bool) {
+        self.localRecipients = localRecipients
+        self.reachedCluster = reachedCluster
+    }
+}
+
+/// Calls a broadcast's `delivered` once both its halves are done: the event loops' writes and,
+/// when it goes to the cluster, the adapter's publish.
+private final class SocketIODeliveryJoin: Sendable {
+    private struct State {
+        var recipients: Int?
+        var published: Bool?
+    }
+
+    private let state: NIOLockedValueBox<State>
+    private let delivered: @Sendable (SocketIODelivery) -> Void
+
+    init(toCluster: Bool, _ delivered: @escaping @Sendable (SocketIODelivery) -> Void) {
+        self.state = NIOLockedValueBox(State(published: toCluster ? nil : true))
+        self.delivered = delivered
+    }
+
+    func local(_ recipients: Int) { update { $0.recipients = recipients } }
+
+    func cluster(_ published: Bool) { update { $0.published = published } }
+
+    private func update(_ change: (inout State) -> Void) {
+        let done = state.withLockedValue { state -> SocketIODelivery? in
+            change(&state)
+            guard let recipients = state.recipients, let published = state.published else { return nil }
+            return SocketIODelivery(localRecipients: recipients, reachedCluster: published)
+        }
+        if let done { delivered(done) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import Metrics
 import NIOCore
 public import SocketIO
 import Synchronization
@@ -26,6 +27,9 @@ public final class PostgresCluster: Sendable {
     public struct Configuration: Sendable {
         public var heartbeatInterval: Duration = .seconds(5)
         public var heartbeatTimeout: Duration = .seconds(10)
+        /// How long a publish may wait for PostgreSQL before it counts as failed (while the
+        /// database restarts, say, the pool would hold it until it is back).
+        public var publishTimeout: Duration = .seconds(5)
 
         public init() {}
     }
@@ -35,10 +39,18 @@ public final class PostgresCluster: Sendable {
     public let transport: PostgresClusterTransport
     public let configuration: Configuration
     let logger: Logger
+    let metrics = PostgresClusterMetrics()
     private let adapters = Mutex<[String: PostgresAdapter]>([:])
     /// Messages to publish, in the order they were made.
-    private let outbox: AsyncStream<SocketIOClusterMessage>
-    private let outboxInput: AsyncStream<SocketIOClusterMessage>.Continuation
+    private let outbox: AsyncStream<Outgoing>
+    private let outboxInput: AsyncStream<Outgoing>.Continuation
+
+    private struct Outgoing: Sendable {
+        let message: SocketIOClusterMessage
+        /// Told whether the message was published.
+        let published: (@Sendable (Bool) -> Void)?
+        let queued: ContinuousClock.Instant
+    }
 
     public init(transport: PostgresClusterTransport, configuration: Configuration = .init(), logger: Logger) {
         var generator = SystemRandomNumberGenerator()
@@ -46,7 +58,7 @@ public final class PostgresCluster: Sendable {
         self.transport = transport
         self.configuration = configuration
         self.logger = logger
-        (outbox, outboxInput) = AsyncStream.makeStream(of: SocketIOClusterMessage.self)
+        (outbox, outboxInput) = AsyncStream.makeStream(of: Outgoing.self)
     }
 
     /// Makes each namespace's adapter; give it to ``SocketIOServer/init(configuration:adapter:)``.
@@ -60,12 +72,20 @@ public final class PostgresCluster: Sendable {
 
     /// The number of servers of a namespace's cluster: this one and its live peers.
     public func serverCount(namespace: String = "/") -> Int {
-        1 + (adapters.withLock { $0[namespace] }?.peers.count ?? 0)
+        1 + peers(namespace: namespace).count
     }
 
-    /// Queues a message of this node for publishing, in order.
-    func send(_ type: SocketIOClusterMessageType, namespace: String, data: SocketIOValue? = nil) {
-        outboxInput.yield(SocketIOClusterMessage(uid: uid, namespace: namespace, type: type, data: data))
+    /// The uids of a namespace's live peers.
+    public func peers(namespace: String = "/") -> [String] {
+        adapters.withLock { $0[namespace] }?.peers ?? []
+    }
+
+    /// Queues a message of this node for publishing, in order; `published` is told whether it was.
+    func send(
+        _ type: SocketIOClusterMessageType, namespace: String, data: SocketIOValue? = nil, published: (@Sendable (Bool) -> Void)? = nil
+    ) {
+        let message = SocketIOClusterMessage(uid: uid, namespace: namespace, type: type, data: data)
+        if case .terminated = outboxInput.yield(Outgoing(message: message, published: published, queued: .now)) { published?(false) }
     }
 
     /// Carries the cluster's messages until the task is cancelled: listens on the channels of
@@ -95,15 +115,52 @@ public final class PostgresCluster: Sendable {
     }
 
     private func publishOutbox() async {
-        for await message in outbox {
+        // When a publish fails, the messages queued behind it while it waited fail at once: an
+        // outage costs each message one timeout at most, not one timeout per message before it.
+        var failedAt: ContinuousClock.Instant?
+        var failures = 0
+        for await outgoing in outbox {
+            let message = outgoing.message
             adapters.withLock { $0[message.namespace] }?.published()
             do {
-                try await transport.publish(message)
+                if let failedAt, outgoing.queued < failedAt {
+                    throw PostgresClusterError("an earlier message could not be published either")
+                }
+                try await publishWithinTimeout(message)
+                if failures > 0 { logger.notice("Publishing to the cluster works again", metadata: ["failed": "\(failures)"]) }
+                (failedAt, failures) = (nil, 0)
+                metrics.sent(message.type)
+                metrics.publishLatency.recordNanoseconds(Self.nanoseconds(.now - outgoing.queued))
+                outgoing.published?(true)
             } catch {
-                logger.error(
-                    "Could not publish to the cluster", metadata: ["type": "\(message.type)", "error": "\(String(reflecting: error))"])
+                failedAt = .now
+                failures += 1
+                metrics.publishFailures.increment()
+                outgoing.published?(false)
+                if failures == 1 {
+                    logger.error(
+                        "Could not publish to the cluster; what fails to publish is counted in socketio_cluster_publish_failures_total",
+                        metadata: ["type": "\(message.type)", "error": "\(String(reflecting: error))"])
+                }
             }
         }
+    }
+
+    private func publishWithinTimeout(_ message: SocketIOClusterMessage) async throws {
+        let timeout = configuration.publishTimeout
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.transport.publish(message) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw PostgresClusterError("PostgreSQL did not answer within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 
     private func keepHeartbeats() async {
@@ -121,6 +178,7 @@ public final class PostgresCluster: Sendable {
     private func receive(_ message: SocketIOClusterMessage) {
         guard message.uid != uid else { return }
         guard let adapter = adapters.withLock({ $0[message.namespace] }) else { return }
+        metrics.received(message.type)
         if adapter.receive(message) { send(.heartbeat, namespace: message.namespace) }
     }
 }
@@ -193,7 +251,10 @@ final class PostgresAdapter: SocketIOAdapter {
         let respond: @Sendable ([SocketIOValue]) -> Void
     }
 
+    private let peersGauge: Gauge
+
     init(cluster: PostgresCluster, sockets: SocketIOLocalSockets) {
+        self.peersGauge = PostgresClusterMetrics.peers(namespace: sockets.namespace)
         self.cluster = cluster
         self.sockets = sockets
         self.namespace = sockets.namespace
@@ -206,20 +267,23 @@ final class PostgresAdapter: SocketIOAdapter {
 
     /// Forgets silent peers; returns whether a heartbeat is due (nothing published for `interval`).
     func tick(now: ContinuousClock.Instant, interval: Duration, timeout: Duration) -> Bool {
-        state.withLock { state in
+        let (peers, due) = state.withLock { state in
             state.peers = state.peers.filter { now - $0.value <= timeout }
-            return now - state.lastPublished >= interval
+            return (state.peers.count, now - state.lastPublished >= interval)
         }
+        peersGauge.record(peers)
+        return due
     }
 
     // MARK: To the other nodes
 
-    func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions) {
+    func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions, published: (@Sendable (Bool) -> Void)?) {
         guard let value = Self.packetValue(packet) else {
             cluster.logger.error("A broadcast could not be read back for the cluster; the other nodes miss it")
+            published?(false)
             return
         }
-        cluster.send(.broadcast, namespace: namespace, data: ["packet": value, "opts": Self.options(options)])
+        cluster.send(.broadcast, namespace: namespace, data: ["packet": value, "opts": Self.options(options)], published: published)
     }
 
     func serverCount() -> Int { 1 + peers.count }

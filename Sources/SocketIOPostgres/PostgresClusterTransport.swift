@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import Metrics
 import NIOCore
 public import PostgresNIO
 public import SocketIO
@@ -36,6 +37,7 @@ public final class PostgresClusterTransport: Sendable {
     public let configuration: Configuration
     private let logger: Logger
     private let state = Mutex(State())
+    private let reconnectsCounter = Counter(label: "socketio_cluster_reconnects_total")
 
     private struct State {
         var listening = false
@@ -78,7 +80,8 @@ public final class PostgresClusterTransport: Sendable {
                         id bigserial PRIMARY KEY, created_at timestamptz DEFAULT now(), payload bytea)
                     """)
                 return
-            } catch let error as PSQLError where attempt < 5 && error.serverInfo?[.sqlState] == "23505" {
+            } catch let error as PSQLError where attempt < 5 && ["23505", "42P07"].contains(error.serverInfo?[.sqlState]) {
+                // 23505: the catalog's unique index; 42P07: the other creation committed first.
                 try await Task.sleep(for: .milliseconds(50 * attempt))
             }
         }
@@ -131,6 +134,7 @@ public final class PostgresClusterTransport: Sendable {
                 $0.listening = false
                 $0.reconnects += 1
             }
+            reconnectsCounter.increment()
             let delay = configuration.reconnectDelay * Double.random(in: 0.5...1.5)
             try? await Task.sleep(for: delay)
         }

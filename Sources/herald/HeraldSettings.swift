@@ -92,6 +92,25 @@ struct HeraldSettings: Sendable {
         "recovery-path", .text("<file>"), default: "herald-recovery.sqlite",
         help: "The SQLite file of recovery-store = sqlite when the queue is not the embedded one (whose file it shares otherwise)."
     )
+    static let cluster = Setting(
+        "cluster", .choice(["none", "postgres"]), default: "none",
+        help: "'postgres': this node joins the other herald (and Node socket.io) servers on one PostgreSQL database."
+    )
+    static let postgresURL = Setting<String>(
+        "postgres-url", .text("<url>"),
+        help: "The cluster's PostgreSQL database (with cluster = postgres): postgres://user[:password]@host[:port]/database.")
+    static let postgresPoolSize = Setting(
+        "postgres-pool-size", .whole(2...100), default: 4, help: "PostgreSQL connections of this node (one of them listens).")
+    static let clusterChannelPrefix = Setting(
+        "cluster-channel-prefix", .text("<prefix>"), default: "socket.io",
+        help: "Prefix of the cluster's channels (<prefix>#<namespace>); the same on every node, at most 40 bytes."
+    )
+    static let clusterHeartbeatInterval = Setting(
+        "cluster-heartbeat-interval", .whole(1...3600, unit: "seconds"), default: 5, help: "Seconds between this node's heartbeats to the cluster.")
+    static let clusterHeartbeatTimeout = Setting(
+        "cluster-heartbeat-timeout", .whole(2...3600, unit: "seconds"), default: 10,
+        help: "Seconds after which a silent node counts as gone (requests stop waiting for it)."
+    )
     static let logFormat = Setting("log-format", .choice(["text", "json"]), default: "text", help: "Log format.")
     static let logLevel = Setting(
         "log-level", .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info", help: "Log level."
@@ -113,6 +132,7 @@ struct HeraldSettings: Sendable {
         upstreamEvents, webhookURL, upstreamQueueURL, upstreamMaxInFlight, upstreamAttempts,
         maxBroadcastBacklogMB, maxAttachments, maxPendingEvents, recovery, recoveryWindow,
         recoveryMaxReplay, recoveryMaxLogMB, recoveryStore, recoveryPath,
+        cluster, postgresURL, postgresPoolSize, clusterChannelPrefix, clusterHeartbeatInterval, clusterHeartbeatTimeout,
         logFormat, logLevel, drainPeriod, shutdownDeadline,
     ]
 

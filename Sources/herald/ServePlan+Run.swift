@@ -9,6 +9,7 @@ import Prometheus
 import ServiceLifecycle
 import SocketIO
 import SocketIOHummingbird
+import SocketIOPostgres
 
 extension ServePlan {
     /// Runs the gateway until SIGTERM or SIGINT. Every start-up failure becomes one
@@ -40,13 +41,17 @@ extension ServePlan {
         }
         let opened = [embedded, recoveryFile].compactMap { $0 }
         let gateway: HeraldGateway
+        var node: ClusterNode?
         do {
-            gateway = try await makeGateway(socketIO: socketIO, logger: logger)
+            node = try await openCluster(logger: logger)
+            gateway = try await makeGateway(socketIO: socketIO, cluster: node?.cluster, logger: logger)
             try await run(gateway: gateway, embedded: embedded, registry: registry, logger: logger)
         } catch {
+            await node?.close()
             for file in opened { try? await file.close() }
             throw error
         }
+        await node?.close()
         // The sessions of the clients just closed are written before the files close.
         await gateway.io.flushRecoveryState()
         for file in opened {
@@ -60,10 +65,12 @@ extension ServePlan {
     }
 
     /// The gateway, with what the recovery store kept from the herald that ran before.
-    private func makeGateway(socketIO: SocketIOConfiguration, logger: Logger) async throws(HeraldSettings.Problem) -> HeraldGateway {
+    private func makeGateway(
+        socketIO: SocketIOConfiguration, cluster: PostgresCluster?, logger: Logger
+    ) async throws(HeraldSettings.Problem) -> HeraldGateway {
         let gateway: HeraldGateway
         do {
-            gateway = try await HeraldGateway(configuration: self.gateway, socketIO: socketIO, logger: logger)
+            gateway = try await HeraldGateway(configuration: self.gateway, socketIO: socketIO, cluster: cluster, logger: logger)
         } catch {
             let key = [HeraldSettings.jwtPublicKeys, HeraldSettings.jwks].first(where: settings.isGiven) ?? HeraldSettings.auth
             throw settings.problem(key, "cannot load the keys that verify client tokens: \(error)")
@@ -178,6 +185,7 @@ extension ServePlan {
         let startedMetadata: Logger.Metadata = [
             "address": "\(host):\(port)", "namespaces": "\(self.gateway.namespaces)", "auth": "\(self.gateway.auth)",
             "api-key": "\(self.gateway.apiKey == nil ? "none" : "set")", "queue": "\(source)",
+            "cluster": "\(gateway.cluster.map { "postgres, node \($0.uid)" } ?? "none")",
         ]
         let app = Application(
             router: router,
@@ -193,8 +201,10 @@ extension ServePlan {
         // runs; then the consumers stop and flush their deletes; then the clients are closed;
         // then the HTTP server stops. The consumers start only once the port is bound, so that a
         // busy port stops herald before it takes any message.
+        // The cluster stops last: broadcasts reach the other nodes until the clients are closed.
+        let cluster: [any Service] = gateway.cluster.map { [ClusterService(cluster: $0, namespaces: self.gateway.namespaces)] } ?? []
         let services: [any Service] =
-            [app, SocketIODrainService(gateway: gateway, logger: logger)]
+            cluster + [app, SocketIODrainService(gateway: gateway, logger: logger)]
             + consumers.map { AfterListening(gate: listening, service: $0) }
             + [ReadinessDrainService(gateway: gateway, period: drainPeriod, logger: logger)]
         var groupConfiguration = ServiceGroupConfiguration(

@@ -2,8 +2,10 @@ import Foundation
 import Herald
 import HeraldQueue
 import Logging
+import PostgresNIO
 import SQS
 import SocketIO
+import SocketIOPostgres
 
 /// A validated `serve` configuration, ready to run: every setting checked, and the ones that
 /// depend on each other checked together.
@@ -33,6 +35,13 @@ struct ServePlan {
         case file(path: String)
     }
 
+    /// A node of a cluster over PostgreSQL.
+    struct ClusterPlan {
+        let client: PostgresClient.Configuration
+        let transport: PostgresClusterTransport.Configuration
+        let heartbeats: PostgresCluster.Configuration
+    }
+
     let settings: HeraldSettings
     let host: String
     let port: Int
@@ -43,6 +52,8 @@ struct ServePlan {
     let source: Source
     let recoveryStore: RecoveryStore
     let consumer: QueueConsumerConfiguration
+    /// `nil` for a single node.
+    let cluster: ClusterPlan?
     let logFormat: String
     let logLevel: Logger.Level
     let drainPeriod: Duration
@@ -141,6 +152,7 @@ struct ServePlan {
                 S.upstreamEvents, "name the client events to forward to \(webhook != nil ? "webhook-url" : "upstream-queue-url") ('*' for all)")
         }
         self.gateway = gateway
+        cluster = try Self.cluster(settings)
         logFormat = settings.value(S.logFormat)
         logLevel = Logger.Level(rawValue: settings.value(S.logLevel)) ?? .info
         let drain = settings.value(S.drainPeriod)
@@ -159,6 +171,54 @@ struct ServePlan {
             throw HeraldSettings.Problem(
                 description: "api-key: binding \(host) (not loopback) requires a publish API key (--api-key or HERALD_API_KEY)")
         }
+    }
+
+    /// The cluster settings: none of them without `cluster = postgres`, and a usable URL with it.
+    private static func cluster(_ settings: HeraldSettings) throws(HeraldSettings.Problem) -> ClusterPlan? {
+        typealias S = HeraldSettings
+        let keys: [any SettingDeclaration] = [
+            S.postgresURL, S.postgresPoolSize, S.clusterChannelPrefix, S.clusterHeartbeatInterval, S.clusterHeartbeatTimeout,
+        ]
+        guard settings.value(S.cluster) == "postgres" else {
+            if let key = keys.first(where: settings.isGiven) {
+                throw settings.problem(key, "is set, but cluster is none: add --cluster postgres or remove \(key.name)")
+            }
+            return nil
+        }
+        guard let url = settings.optional(S.postgresURL) else {
+            throw HeraldSettings.Problem(
+                description: "postgres-url: required with cluster = postgres (postgres://user[:password]@host[:port]/database)")
+        }
+        if settings.value(S.recovery) {
+            throw settings.problem(
+                S.recovery,
+                "is not available with cluster = postgres yet: a client's missed events would be replayed from its node's log only, without the other nodes' broadcasts; remove --recovery or --cluster"
+            )
+        }
+        var client: PostgresClient.Configuration
+        do {
+            client = try PostgresClusterTransport.clientConfiguration(url: url)
+        } catch {
+            throw settings.problem(S.postgresURL, error.description)
+        }
+        client.options.maximumConnections = settings.value(S.postgresPoolSize)
+        var transport = PostgresClusterTransport.Configuration()
+        let prefix = settings.value(S.clusterChannelPrefix)
+        guard !prefix.isEmpty, prefix.utf8.count <= 40 else {
+            throw settings.problem(S.clusterChannelPrefix, "must be 1 to 40 bytes (a channel name is at most 63 bytes with the namespace)")
+        }
+        transport.channelPrefix = prefix
+        var heartbeats = PostgresCluster.Configuration()
+        let (interval, timeout) = (settings.value(S.clusterHeartbeatInterval), settings.value(S.clusterHeartbeatTimeout))
+        guard interval < timeout else {
+            throw settings.problem(
+                S.clusterHeartbeatTimeout,
+                "\(timeout) s is not longer than cluster-heartbeat-interval (\(interval) s): a node would be forgotten between two of its heartbeats"
+            )
+        }
+        heartbeats.heartbeatInterval = .seconds(interval)
+        heartbeats.heartbeatTimeout = .seconds(timeout)
+        return ClusterPlan(client: client, transport: transport, heartbeats: heartbeats)
     }
 
     /// How clients authenticate: `auth = jwt` (the default) needs exactly one key source;

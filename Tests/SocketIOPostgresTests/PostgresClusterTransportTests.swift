@@ -117,8 +117,10 @@ struct PostgresClusterTransportTests {
     @Test("after its connection is killed a node listens again and receives what is published next")
     func reconnects() async throws {
         try await withTwoNodes { a, b, inbox in
+            // Only this test's listening connections: the other suites' clusters run meanwhile.
+            let listening = "LISTEN \"\(a.configuration.channelPrefix)#%"
             let killed = try await a.client.query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE \(listening) AND pid <> pg_backend_pid()")
             var terminated = 0
             for try await _ in killed { terminated += 1 }
             #expect(terminated >= 1)

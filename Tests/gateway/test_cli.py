@@ -100,6 +100,8 @@ def test_help_lists_every_setting_of_the_readme_with_its_help():
             assert len(listed) == 1, f"{args}: --{key} is not listed once:\n{stdout}"
             help_line = text[listed[0] + 1]
             assert help_line.startswith("      ") and len(help_line.split()) >= 2, f"--{key} has no help: {help_line!r}"
+        helped = [line.split()[0][2:] for line in text if line.startswith("  --") and " <" in line]
+        assert sorted(helped) == sorted(keys), f"--help and the README's table differ: {set(helped) ^ set(keys)}"
         drain = [line for line in text if line.strip().startswith("--drain-period <")]
         assert drain == ["  --drain-period <seconds>  (default: 5)"], drain
 

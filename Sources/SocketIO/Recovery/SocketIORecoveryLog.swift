@@ -122,6 +122,11 @@ final class SocketIORecoveryLog: Sendable {
         }
     }
 
+    /// Lets the queue message `messageID` be broadcast again: its event did not reach the cluster.
+    func forget(messageID: String) {
+        state.withLock { _ = $0.messageIDs.remove(messageID) }
+    }
+
     /// Appends the event that `packet` makes with its offset, and hands it to `deliver` under the
     /// lock (the caller queues it on the event loops there, in offset order): at once without a
     /// store, once the store kept it with one. Returns `false`, appending nothing, when an event
