@@ -91,12 +91,14 @@ public final class PostgresCluster: Sendable {
     /// Carries the cluster's messages until the task is cancelled: listens on the channels of
     /// `namespaces`, publishes what the adapters send in order, announces itself in each
     /// namespace, keeps the heartbeats and forgets silent peers; when cancelled, tells the peers
-    /// it leaves.
+    /// it leaves, once what was queued before is published.
     public func run(namespaces: [String]) async {
+        // Not a child task: a cancelled run still publishes what its adapters queued, and each
+        // message learns whether it was published (a publish gets its timeout at most).
+        let publishing = Task { await self.publishOutbox() }
         await withDiscardingTaskGroup { group in
             group.addTask { await self.transport.listen(to: namespaces) { self.receive($0) } }
             group.addTask { await self.transport.cleanUp() }
-            group.addTask { await self.publishOutbox() }
             group.addTask { await self.keepHeartbeats() }
             for namespace in namespaces { send(.initialHeartbeat, namespace: namespace) }
             await withTaskCancellationHandler {
@@ -106,6 +108,7 @@ public final class PostgresCluster: Sendable {
             }
             group.cancelAll()
         }
+        await publishing.value
         // The peers forget this node at once rather than after their heartbeat timeout (on a task
         // of its own: this one is cancelled, and so would be its queries).
         let goodbyes = namespaces.map { SocketIOClusterMessage(uid: uid, namespace: $0, type: .adapterClose) }
