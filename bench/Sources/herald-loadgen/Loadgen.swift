@@ -16,8 +16,10 @@ struct Loadgen: AsyncParsableCommand {
     var path = "/socket.io/"
     @Option(help: "Extra query parameters for the Socket.IO URL (a=b&c=d).")
     var query = ""
-    @Option(help: "Path of the emit endpoint on the same server.")
+    @Option(help: "Path of the emit endpoint.")
     var emitPath = "/api/emit"
+    @Option(help: "Base URL of the server that is published to (default: --url); another node of a cluster, say.")
+    var publishURL: String?
     @Option(help: "Bearer key sent as 'Authorization: Bearer <key>' on emits.")
     var bearer: String?
     @Option(name: [.customShort("n"), .long], help: "Number of Socket.IO clients (over all processes).")
@@ -237,8 +239,9 @@ struct Loadgen: AsyncParsableCommand {
             // The publisher has a loop of its own, so that busy client loops never delay a send.
             let publisherGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             defer { publisherGroup.shutdownGracefully { _ in } }
+            let publishTarget = try publishURL.map(parseBaseURL) ?? target
             let publisher = try await Publisher.connect(
-                group: publisherGroup, eventLoop: publisherGroup.next(), host: target.host, port: target.port, path: emitPath,
+                group: publisherGroup, eventLoop: publisherGroup.next(), host: publishTarget.host, port: publishTarget.port, path: emitPath,
                 bearer: bearer, rate: rate, count: count, connections: publishers, padBytes: payloadPad)
             let s2 = pid.flatMap { ProcessSample.read(pid: $0) }
             let publishStartMicros = monotonicMicros()
