@@ -167,6 +167,11 @@ struct SocketIOClusterMessageTests {
             socket.clusterValue["handshake"]?.objectValue?.keys == [
                 "headers", "time", "address", "xdomain", "secure", "issued", "url", "query", "auth",
             ])
+        #expect(socket.clusterValue["handshake"]?["time"] == "Wed Dec 02 2026 20:00:00 GMT+0000 (Coordinated Universal Time)")
+        #expect(SocketIORemoteSocket.javaScriptTime(issued: 1_796_282_563_000) == "Thu Dec 03 2026 07:22:43 GMT+0000 (Coordinated Universal Time)")
+        // A socket whose data was never set sends the reference's default, {}.
+        let bare = try #require(SocketIORemoteSocket(clusterValue: ["id": "s2"]))
+        #expect(bare.data == .null && bare.clusterValue["data"] == .object([:]))
         #expect(SocketIORemoteSocket(clusterValue: ["rooms": []]) == nil)
     }
 

@@ -20,7 +20,7 @@ extension SocketIORemoteSocket {
         var handshake = SocketIOObject()
         if let shake = self.handshake {
             handshake["headers"] = .object(SocketIOObject(shake.headers.map { ($0.name, SocketIOValue.string($0.value)) }))
-            handshake["time"] = .string(Date(timeIntervalSince1970: Double(shake.issued) / 1000).description)
+            handshake["time"] = .string(Self.javaScriptTime(issued: shake.issued))
             handshake["address"] = .string(shake.address)
             handshake["xdomain"] = .bool(shake.header("origin") != nil)
             handshake["secure"] = .bool(false)
@@ -29,9 +29,22 @@ extension SocketIORemoteSocket {
             handshake["query"] = .object(SocketIOObject(shake.query.sorted { $0.key < $1.key }.map { ($0.key, SocketIOValue.string($0.value)) }))
             handshake["auth"] = shake.auth
         }
+        // A socket's data is `{}` until set, in the reference: Node code reads its fields.
         return [
-            "id": .string(id), "handshake": .object(handshake), "rooms": .array(rooms.sorted().map { .string($0) }), "data": data,
+            "id": .string(id), "handshake": .object(handshake), "rooms": .array(rooms.sorted().map { .string($0) }),
+            "data": data == .null ? .object([:]) : data,
         ]
+    }
+
+    /// The handshake's time as the reference writes it (JavaScript's `new Date() + ""`, in UTC):
+    /// `Thu Dec 03 2026 07:22:43 GMT+0000 (Coordinated Universal Time)`.
+    static func javaScriptTime(issued: Int64) -> String {
+        let date = Date(timeIntervalSince1970: Double(issued) / 1000)
+        return date.formatted(
+            Date.VerbatimFormatStyle(
+                format:
+                    "\(weekday: .abbreviated) \(month: .abbreviated) \(day: .twoDigits) \(year: .defaultDigits) \(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased)):\(minute: .twoDigits):\(second: .twoDigits) GMT+0000 (Coordinated Universal Time)",
+                locale: Locale(identifier: "en_US_POSIX"), timeZone: .gmt, calendar: Calendar(identifier: .gregorian)))
     }
 
     /// A socket of another node, from its FETCH_SOCKETS_RESPONSE entry; `nil` when it has no id.
