@@ -388,15 +388,13 @@ final class PostgresAdapter: SocketIOAdapter {
             guard let id = data?["requestId"]?.stringValue, let packet = data?["packet"], packet["data"]?.arrayValue != nil,
                 let options = data?["opts"].flatMap(Self.options(from:))
             else { return false }
+            // The count goes out before any answer, as the reference's: a fast client's answer
+            // waits for it.
+            let relay = AckRelay { [self] type, data in cluster.send(type, namespace: namespace, data: data) }
             sockets.broadcastWithAck(
                 packet["data"]!, options: options,
-                clientCount: { [self] count in
-                    cluster.send(
-                        .broadcastClientCount, namespace: namespace, data: ["requestId": .string(id), "clientCount": .number(Double(count))])
-                },
-                respond: { [self] arguments in
-                    cluster.send(.broadcastAck, namespace: namespace, data: ["requestId": .string(id), "packet": arguments.first ?? .null])
-                })
+                clientCount: { count in relay.count(["requestId": .string(id), "clientCount": .number(Double(count))]) },
+                respond: { arguments in relay.answer(["requestId": .string(id), "packet": arguments.first ?? .null]) })
         case .broadcast:
             guard let packet = data?["packet"], let options = data?["opts"].flatMap(Self.options(from:)),
                 let outbound = Self.outbound(packet, namespace: namespace, isVolatile: options.isVolatile)
@@ -504,5 +502,30 @@ final class PostgresAdapter: SocketIOAdapter {
     static func outbound(_ value: SocketIOValue, namespace: String, isVolatile: Bool) -> SocketIOOutboundPacket? {
         guard let type = value["type"]?.intValue, type == 2 || type == 5, let data = value["data"], data.arrayValue != nil else { return nil }
         return SocketIOOutboundPacket(SocketIOPacket(type: .event, namespace: namespace, data: data), isVolatile: isVolatile)
+    }
+}
+
+/// Sends a remote broadcast's BROADCAST_CLIENT_COUNT, then its BROADCAST_ACKs: answers that come
+/// before the count (its sockets are counted once every loop wrote the packet) wait for it.
+private final class AckRelay: Sendable {
+    private let send: @Sendable (SocketIOClusterMessageType, SocketIOValue) -> Void
+    /// The answers waiting for the count; `nil` once it was sent.
+    private let waiting = Mutex<[SocketIOValue]?>([])
+
+    init(send: @escaping @Sendable (SocketIOClusterMessageType, SocketIOValue) -> Void) { self.send = send }
+
+    func count(_ data: SocketIOValue) {
+        // Sent under the lock, so that no answer overtakes the count or the answers before it.
+        waiting.withLock { waiting in
+            send(.broadcastClientCount, data)
+            for answer in waiting ?? [] { send(.broadcastAck, answer) }
+            waiting = nil
+        }
+    }
+
+    func answer(_ data: SocketIOValue) {
+        waiting.withLock { waiting in
+            if waiting == nil { send(.broadcastAck, data) } else { waiting!.append(data) }
+        }
     }
 }
