@@ -68,22 +68,19 @@ public final class PostgresClusterTransport: Sendable {
     public func channel(for namespace: String) -> String { "\(configuration.channelPrefix)#\(namespace)" }
 
     /// Creates the attachments table when it is missing (the reference adapter leaves that to
-    /// whoever deploys it). Two nodes creating it at once can collide in the catalog: then it
-    /// tries again.
+    /// whoever deploys it); nodes that start together create it once.
     public func prepare() async throws {
         let table = configuration.tableName
-        for attempt in 1...5 {
-            do {
-                try await client.query(
-                    """
-                    CREATE TABLE IF NOT EXISTS \(unescaped: table) (
-                        id bigserial PRIMARY KEY, created_at timestamptz DEFAULT now(), payload bytea)
-                    """)
-                return
-            } catch let error as PSQLError where attempt < 5 && ["23505", "42P07"].contains(error.serverInfo?[.sqlState]) {
-                // 23505: the catalog's unique index; 42P07: the other creation committed first.
-                try await Task.sleep(for: .milliseconds(50 * attempt))
-            }
+        // Nodes that start together would race in CREATE TABLE IF NOT EXISTS (it can fail on the
+        // catalog's unique indexes): a transaction-scoped advisory lock, keyed by the table's
+        // name, lets one create it and the others find it.
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(table)))", logger: logger)
+            try await connection.query(
+                """
+                CREATE TABLE IF NOT EXISTS \(unescaped: table) (
+                    id bigserial PRIMARY KEY, created_at timestamptz DEFAULT now(), payload bytea)
+                """, logger: logger)
         }
     }
 

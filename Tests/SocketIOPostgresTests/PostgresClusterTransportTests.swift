@@ -149,6 +149,24 @@ struct PostgresClusterTransportTests {
         }
     }
 
+    @Test("eight nodes preparing a missing table at once all succeed, and it exists once")
+    func concurrentPrepare() async throws {
+        let client = PostgresClient(configuration: try PostgresClusterTransport.clientConfiguration(url: try #require(postgresURL)))
+        var settings = PostgresClusterTransport.Configuration()
+        settings.tableName = "attachments_\(UInt32.random(in: 0...UInt32.max))"
+        let transport = try PostgresClusterTransport(client: client, configuration: settings, logger: Logger(label: "test.cluster"))
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            try await withThrowingDiscardingTaskGroup { nodes in
+                for _ in 0..<8 { nodes.addTask { try await transport.prepare() } }
+            }
+            let rows = try await client.query("SELECT count(*) FROM pg_class WHERE relname = \(settings.tableName)")
+            for try await count in rows.decode(Int.self) { #expect(count == 1) }
+            try await client.query("DROP TABLE \(unescaped: settings.tableName)")
+            group.cancelAll()
+        }
+    }
+
     @Test("a table name that is no plain identifier, and a URL that is no postgres URL, are refused")
     func refusals() {
         var settings = PostgresClusterTransport.Configuration()
