@@ -176,7 +176,8 @@ public final class PostgresOutbox: Sendable {
 
     private func receiveVisible(maxMessages: Int) async throws -> [QueueMessage] {
         let (table, deadLetters, logger) = (table, deadLetters, logger)
-        let visibility = Double(configuration.visibilityTimeout.components.seconds)
+        let visibility =
+            Double(configuration.visibilityTimeout.components.seconds)
             + Double(configuration.visibilityTimeout.components.attoseconds) / 1e18
         let maxReceives = configuration.maxReceiveCount.map(Int32.init) ?? Int32.max
         let (messages, deadLettered) = try await client.withTransaction(logger: logger) { connection in

@@ -127,7 +127,8 @@ struct ServePlan {
         default:
             source = .none
         }
-        if case .postgres = source {} else if let key = [S.outboxTable, S.outboxMaxReceives].first(where: settings.isGiven) {
+        if case .postgres = source {
+        } else if let key = [S.outboxTable, S.outboxMaxReceives].first(where: settings.isGiven) {
             throw settings.problem(key, "is set, but queue is \(settings.value(S.queue)): use --queue postgres or remove \(key.name)")
         }
         switch (settings.value(S.recovery), settings.value(S.recoveryStore), source) {
@@ -197,7 +198,8 @@ struct ServePlan {
         let users = [("cluster", settings.value(S.cluster)), ("queue", settings.value(S.queue))].filter { $0.1 == "postgres" }
         guard let user = users.first else {
             if let key = [S.postgresURL, S.postgresPoolSize].first(where: settings.isGiven) {
-                throw settings.problem(key, "is set, but neither cluster nor queue is postgres: add --cluster postgres or --queue postgres, or remove \(key.name)")
+                throw settings.problem(
+                    key, "is set, but neither cluster nor queue is postgres: add --cluster postgres or --queue postgres, or remove \(key.name)")
             }
             return nil
         }

@@ -52,7 +52,9 @@ struct PostgresOutboxTests {
         }
     }
 
-    static func message(_ body: String, key: String? = nil, _ attributes: [String: String] = [:]) -> (
+    static func message(
+        _ body: String, key: String? = nil, _ attributes: [String: String] = [:]
+    ) -> (
         body: ByteBuffer, attributes: [String: String], key: String?
     ) {
         (ByteBuffer(string: body), attributes, key)
