@@ -1,5 +1,5 @@
 import SocketIO
-public import SocketIOPostgres
+import SocketIOPostgres
 
 /// The publish API could not hand its messages to the other nodes of the cluster (PostgreSQL
 /// unreachable): it answers 503, and the publisher retries.

@@ -58,3 +58,22 @@ public struct EmbeddedQueuePublisher: HeraldPublisher {
         _ = try await queue.enqueue(batch: batch)
     }
 }
+
+/// Publishes into the PostgreSQL outbox: the publish API answers once the rows are committed,
+/// and the consumer delivers them. Every row has one key, so they are delivered in the order
+/// they were published.
+public struct OutboxPublisher: HeraldPublisher {
+    /// The key of published rows.
+    public static let key = "herald"
+    let outbox: PostgresOutbox
+
+    /// Creates a publisher that inserts into `outbox`.
+    public init(outbox: PostgresOutbox) { self.outbox = outbox }
+
+    public func publish(_ messages: [HeraldMessage], bodies: [ByteBuffer]) async throws {
+        try await outbox.insert(
+            zip(messages, bodies).map { message, body in
+                (body: body, attributes: message.id.map { [HeraldMessage.idAttribute: $0] } ?? [:], key: Self.key)
+            })
+    }
+}

@@ -86,11 +86,49 @@ public final class PostgresClusterTransport: Sendable {
 
     /// Sends a message to every node listening on its namespace's channel.
     public func publish(_ message: SocketIOClusterMessage) async throws {
-        let channel = channel(for: message.namespace)
-        if !message.needsAttachment(threshold: configuration.payloadThreshold) {
-            try await client.query("SELECT pg_notify(\(channel), \(String(buffer: message.json)))")
-            return
+        try await publish([message])
+    }
+
+    /// Sends messages in order, each to every node listening on its namespace's channel: a run
+    /// of messages notified as they are goes in one statement (notifications of one transaction
+    /// are delivered in the order they were made), a message kept in the table on its own.
+    /// PostgreSQL delivers one of identical notifications of a transaction, so a message equal to
+    /// one already in the run starts the next run.
+    public func publish(_ messages: [SocketIOClusterMessage]) async throws {
+        var run: (channels: [String], payloads: [String]) = ([], [])
+        var inRun = Set<[String]>()
+        for message in messages {
+            guard message.needsAttachment(threshold: configuration.payloadThreshold) else {
+                let (channel, payload) = (channel(for: message.namespace), String(buffer: message.json))
+                if !inRun.insert([channel, payload]).inserted {
+                    try await notify(run)
+                    (run, inRun) = (([], []), [[channel, payload]])
+                }
+                run.channels.append(channel)
+                run.payloads.append(payload)
+                continue
+            }
+            try await notify(run)
+            (run, inRun) = (([], []), [])
+            try await publishAttachment(message)
         }
+        try await notify(run)
+    }
+
+    private func notify(_ run: (channels: [String], payloads: [String])) async throws {
+        switch run.channels.count {
+        case 0: return
+        case 1: try await client.query("SELECT pg_notify(\(run.channels[0]), \(run.payloads[0]))")
+        default:
+            // Read to the end: the connection goes back to the pool once every row was read.
+            let rows = try await client.query(
+                "SELECT pg_notify(c, p) FROM unnest(\(run.channels)::text[], \(run.payloads)::text[]) WITH ORDINALITY AS m(c, p, n) ORDER BY n")
+            for try await _ in rows {}
+        }
+    }
+
+    private func publishAttachment(_ message: SocketIOClusterMessage) async throws {
+        let channel = channel(for: message.namespace)
         let rows = try await client.query(
             "INSERT INTO \(unescaped: configuration.tableName) (payload) VALUES (\(message.messagePack)) RETURNING id")
         var id: Int64?

@@ -34,15 +34,22 @@ struct HeraldSettings: Sendable {
     )
     static let allowCredentials = Setting("allow-credentials", .bool, default: false, help: "Let cross-origin requests carry credentials (cookies).")
     static let queue = Setting(
-        "queue", .choice(["embedded", "sqs", "none"]), default: "embedded",
-        help: "Message source: 'embedded' (a durable SQLite queue), 'sqs', or 'none' (the publish API delivers directly)."
+        "queue", .choice(["embedded", "sqs", "postgres", "none"]), default: "embedded",
+        help:
+            "Message source: 'embedded' (a durable SQLite queue), 'sqs', 'postgres' (an outbox table producers insert into), or 'none' (the publish API delivers directly)."
     )
     static let queuePath = Setting(
         "queue-path", .text("<file>"), default: "herald-queue.sqlite", help: "The embedded queue's SQLite file; one herald process at a time.")
     static let sqsQueueURL = Setting<String>("sqs-queue-url", .url, help: "The SQS queue to consume (with queue = sqs).")
     static let sqsRegion = Setting<String>("sqs-region", .text("<region>"), shownDefault: "AWS_REGION, else us-east-1", help: "AWS region.")
     static let sqsEndpoint = Setting<String>("sqs-endpoint", .url, help: "SQS endpoint override (moto, LocalStack, ElasticMQ).")
-    static let pollers = Setting("pollers", .whole(1...64), default: 2, help: "Concurrent long-polls of the SQS queue.")
+    static let outboxTable = Setting(
+        "outbox-table", .text("<name>"), default: "herald_outbox",
+        help: "The outbox table of queue = postgres (created when missing, with <name>_dead_letters).")
+    static let outboxMaxReceives = Setting(
+        "outbox-max-receives", .whole(1...1000), default: 10,
+        help: "Receives after which an outbox row moves to the dead-letter table (with queue = postgres).")
+    static let pollers = Setting("pollers", .whole(1...64), default: 2, help: "Concurrent long-polls of the queue (SQS or outbox).")
     static let maxInFlight = Setting("max-in-flight", .whole(1...100_000), default: 100, help: "Queue messages handled at once.")
     static let upstreamEvents = Setting<[String]>(
         "upstream-events", .list("<list>"), help: "Client events forwarded upstream, comma-separated ('*' for all).")
@@ -98,9 +105,11 @@ struct HeraldSettings: Sendable {
     )
     static let postgresURL = Setting<String>(
         "postgres-url", .text("<url>"),
-        help: "The cluster's PostgreSQL database (with cluster = postgres): postgres://user[:password]@host[:port]/database.")
+        help:
+            "The PostgreSQL database of cluster = postgres and queue = postgres: postgres://user[:password]@host[:port]/database.")
     static let postgresPoolSize = Setting(
-        "postgres-pool-size", .whole(2...100), default: 4, help: "PostgreSQL connections of this node (one of them listens).")
+        "postgres-pool-size", .whole(1...100), default: 4,
+        help: "PostgreSQL connections of this node for queries (the cluster and the outbox each listen on one more).")
     static let clusterChannelPrefix = Setting(
         "cluster-channel-prefix", .text("<prefix>"), default: "socket.io",
         help: "Prefix of the cluster's channels (<prefix>#<namespace>); the same on every node, at most 40 bytes."
@@ -128,7 +137,7 @@ struct HeraldSettings: Sendable {
     static let all: [any SettingDeclaration] = [
         config, host, port, listenBacklog, apiKey, operationsKey, namespaces, defaultEvent,
         auth, jwtSecret, jwtPublicKeys, jwks, jwtRequireExp, allowedOrigins, allowCredentials,
-        queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, pollers, maxInFlight,
+        queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, outboxTable, outboxMaxReceives, pollers, maxInFlight,
         upstreamEvents, webhookURL, upstreamQueueURL, upstreamMaxInFlight, upstreamAttempts,
         maxBroadcastBacklogMB, maxAttachments, maxPendingEvents, recovery, recoveryWindow,
         recoveryMaxReplay, recoveryMaxLogMB, recoveryStore, recoveryPath,

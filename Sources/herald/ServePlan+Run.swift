@@ -41,11 +41,11 @@ extension ServePlan {
         }
         let opened = [embedded, recoveryFile].compactMap { $0 }
         let gateway: HeraldGateway
-        var node: ClusterNode?
+        var node: PostgresNode?
         do {
-            node = try await openCluster(logger: logger)
+            node = try await openPostgres(logger: logger)
             gateway = try await makeGateway(socketIO: socketIO, cluster: node?.cluster, logger: logger)
-            try await run(gateway: gateway, embedded: embedded, registry: registry, logger: logger)
+            try await run(gateway: gateway, embedded: embedded, outbox: node?.outbox, registry: registry, logger: logger)
         } catch {
             await node?.close()
             for file in opened { try? await file.close() }
@@ -137,7 +137,7 @@ extension ServePlan {
     }
 
     private func run(
-        gateway: HeraldGateway, embedded: EmbeddedQueue?, registry: PrometheusCollectorRegistry, logger: Logger
+        gateway: HeraldGateway, embedded: EmbeddedQueue?, outbox: PostgresOutbox?, registry: PrometheusCollectorRegistry, logger: Logger
     ) async throws(HeraldSettings.Problem) {
         let listening = ListenGate()
         var consumers: [any Service] = []
@@ -161,6 +161,21 @@ extension ServePlan {
                     return (true, "embedded: \(counts.visible) waiting, \(counts.invisible) in flight")
                 } catch {
                     return (false, "embedded queue unreadable: \(error)")
+                }
+            }
+        case .postgres:
+            guard let outbox else { preconditionFailure("the outbox is opened before the services are made") }
+            publisher = OutboxPublisher(outbox: outbox)
+            consumers.append(
+                QueueConsumer(source: PostgresMessageSource(outbox: outbox), configuration: consumer, logger: logger) { await gateway.handOff($0) })
+            readiness["queue"] = {
+                do {
+                    let counts = try await outbox.counts()
+                    return (
+                        true, "postgres: \(counts.visible) waiting, \(counts.invisible) in flight, \(counts.deadLettered) dead letters"
+                    )
+                } catch {
+                    return (false, "postgres outbox unreadable: \(error)")
                 }
             }
         case .sqs(let client, let queueURL):
@@ -202,9 +217,11 @@ extension ServePlan {
         // then the HTTP server stops. The consumers start only once the port is bound, so that a
         // busy port stops herald before it takes any message.
         // The cluster stops last: broadcasts reach the other nodes until the clients are closed.
+        // The outbox's wake-ups stop after the consumers.
         let cluster: [any Service] = gateway.cluster.map { [ClusterService(cluster: $0, namespaces: self.gateway.namespaces)] } ?? []
+        let wakeUps: [any Service] = outbox.map { [OutboxListenerService(outbox: $0)] } ?? []
         let services: [any Service] =
-            cluster + [app, SocketIODrainService(gateway: gateway, logger: logger)]
+            cluster + wakeUps + [app, SocketIODrainService(gateway: gateway, logger: logger)]
             + consumers.map { AfterListening(gate: listening, service: $0) }
             + [ReadinessDrainService(gateway: gateway, period: drainPeriod, logger: logger)]
         var groupConfiguration = ServiceGroupConfiguration(

@@ -15,12 +15,14 @@ struct ServePlan {
         case none
         case embedded(path: String)
         case sqs(client: SQSClient, queueURL: String)
+        case postgres(outbox: PostgresOutbox.Configuration)
 
         var description: String {
             switch self {
             case .none: "none"
             case .embedded(let path): "embedded (\(path))"
             case .sqs(_, let queueURL): "sqs (\(queueURL))"
+            case .postgres(let outbox): "postgres (\(outbox.tableName))"
             }
         }
     }
@@ -37,7 +39,6 @@ struct ServePlan {
 
     /// A node of a cluster over PostgreSQL.
     struct ClusterPlan {
-        let client: PostgresClient.Configuration
         let transport: PostgresClusterTransport.Configuration
         let heartbeats: PostgresCluster.Configuration
     }
@@ -52,6 +53,8 @@ struct ServePlan {
     let source: Source
     let recoveryStore: RecoveryStore
     let consumer: QueueConsumerConfiguration
+    /// The database of the cluster and of the outbox; `nil` when neither is configured.
+    let postgres: PostgresClient.Configuration?
     /// `nil` for a single node.
     let cluster: ClusterPlan?
     let logFormat: String
@@ -111,8 +114,22 @@ struct ServePlan {
             source = .sqs(client: sqs, queueURL: url)
         case "embedded":
             source = .embedded(path: settings.value(S.queuePath))
+        case "postgres":
+            var outbox = PostgresOutbox.Configuration()
+            outbox.tableName = settings.value(S.outboxTable)
+            do {
+                try PostgresOutbox.checkTableName(outbox.tableName)
+            } catch {
+                throw settings.problem(S.outboxTable, error.description)
+            }
+            outbox.maxReceiveCount = settings.value(S.outboxMaxReceives)
+            source = .postgres(outbox: outbox)
         default:
             source = .none
+        }
+        if case .postgres = source {
+        } else if let key = [S.outboxTable, S.outboxMaxReceives].first(where: settings.isGiven) {
+            throw settings.problem(key, "is set, but queue is \(settings.value(S.queue)): use --queue postgres or remove \(key.name)")
         }
         switch (settings.value(S.recovery), settings.value(S.recoveryStore), source) {
         case (false, _, _), (true, "memory", _):
@@ -152,6 +169,7 @@ struct ServePlan {
                 S.upstreamEvents, "name the client events to forward to \(webhook != nil ? "webhook-url" : "upstream-queue-url") ('*' for all)")
         }
         self.gateway = gateway
+        postgres = try Self.postgres(settings)
         cluster = try Self.cluster(settings)
         logFormat = settings.value(S.logFormat)
         logLevel = Logger.Level(rawValue: settings.value(S.logLevel)) ?? .info
@@ -173,27 +191,21 @@ struct ServePlan {
         }
     }
 
-    /// The cluster settings: none of them without `cluster = postgres`, and a usable URL with it.
-    private static func cluster(_ settings: HeraldSettings) throws(HeraldSettings.Problem) -> ClusterPlan? {
+    /// The PostgreSQL connection settings, needed by `cluster = postgres` and `queue = postgres`
+    /// and refused without either.
+    private static func postgres(_ settings: HeraldSettings) throws(HeraldSettings.Problem) -> PostgresClient.Configuration? {
         typealias S = HeraldSettings
-        let keys: [any SettingDeclaration] = [
-            S.postgresURL, S.postgresPoolSize, S.clusterChannelPrefix, S.clusterHeartbeatInterval, S.clusterHeartbeatTimeout,
-        ]
-        guard settings.value(S.cluster) == "postgres" else {
-            if let key = keys.first(where: settings.isGiven) {
-                throw settings.problem(key, "is set, but cluster is none: add --cluster postgres or remove \(key.name)")
+        let users = [("cluster", settings.value(S.cluster)), ("queue", settings.value(S.queue))].filter { $0.1 == "postgres" }
+        guard let user = users.first else {
+            if let key = [S.postgresURL, S.postgresPoolSize].first(where: settings.isGiven) {
+                throw settings.problem(
+                    key, "is set, but neither cluster nor queue is postgres: add --cluster postgres or --queue postgres, or remove \(key.name)")
             }
             return nil
         }
         guard let url = settings.optional(S.postgresURL) else {
             throw HeraldSettings.Problem(
-                description: "postgres-url: required with cluster = postgres (postgres://user[:password]@host[:port]/database)")
-        }
-        if settings.value(S.recovery) {
-            throw settings.problem(
-                S.recovery,
-                "is not available with cluster = postgres yet: a client's missed events would be replayed from its node's log only, without the other nodes' broadcasts; remove --recovery or --cluster"
-            )
+                description: "postgres-url: required with \(user.0) = postgres (postgres://user[:password]@host[:port]/database)")
         }
         var client: PostgresClient.Configuration
         do {
@@ -201,7 +213,27 @@ struct ServePlan {
         } catch {
             throw settings.problem(S.postgresURL, error.description)
         }
-        client.options.maximumConnections = settings.value(S.postgresPoolSize)
+        // Each listener (the cluster's, the outbox's) holds a connection of its own.
+        client.options.maximumConnections = settings.value(S.postgresPoolSize) + users.count
+        return client
+    }
+
+    /// The cluster settings: none of them without `cluster = postgres`.
+    private static func cluster(_ settings: HeraldSettings) throws(HeraldSettings.Problem) -> ClusterPlan? {
+        typealias S = HeraldSettings
+        let keys: [any SettingDeclaration] = [S.clusterChannelPrefix, S.clusterHeartbeatInterval, S.clusterHeartbeatTimeout]
+        guard settings.value(S.cluster) == "postgres" else {
+            if let key = keys.first(where: settings.isGiven) {
+                throw settings.problem(key, "is set, but cluster is none: add --cluster postgres or remove \(key.name)")
+            }
+            return nil
+        }
+        if settings.value(S.recovery) {
+            throw settings.problem(
+                S.recovery,
+                "is not available with cluster = postgres yet: a client's missed events would be replayed from its node's log only, without the other nodes' broadcasts; remove --recovery or --cluster"
+            )
+        }
         var transport = PostgresClusterTransport.Configuration()
         let prefix = settings.value(S.clusterChannelPrefix)
         guard !prefix.isEmpty, prefix.utf8.count <= 40 else {
@@ -218,7 +250,7 @@ struct ServePlan {
         }
         heartbeats.heartbeatInterval = .seconds(interval)
         heartbeats.heartbeatTimeout = .seconds(timeout)
-        return ClusterPlan(client: client, transport: transport, heartbeats: heartbeats)
+        return ClusterPlan(transport: transport, heartbeats: heartbeats)
     }
 
     /// How clients authenticate: `auth = jwt` (the default) needs exactly one key source;

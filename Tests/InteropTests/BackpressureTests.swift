@@ -44,7 +44,7 @@ struct BackpressureTests {
                 Issue.record("the message was not handed off")
                 return
             }
-            await written.wait()
+            #expect(await written.wait())
             try await eventually { gateway.broadcastBacklogBytes == 0 }
             let metrics = try await request(.GET, port: port, path: "/metrics").1
             #expect(metrics.contains("herald_publish_overloaded_total 1\n"))
