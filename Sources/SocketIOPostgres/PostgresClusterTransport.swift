@@ -46,16 +46,22 @@ public final class PostgresClusterTransport: Sendable {
 
     /// A transport over `client`. Throws when the table name is not a plain SQL identifier.
     public init(client: PostgresClient, configuration: Configuration = .init(), logger: Logger) throws(PostgresClusterError) {
-        let name = configuration.tableName.utf8
-        guard let first = name.first, first == UInt8(ascii: "_") || (first | 0x20) >= UInt8(ascii: "a") && (first | 0x20) <= UInt8(ascii: "z"),
-            name.allSatisfy({
-                $0 == UInt8(ascii: "_") || ($0 | 0x20) >= UInt8(ascii: "a") && ($0 | 0x20) <= UInt8(ascii: "z") || ($0 >= 0x30 && $0 <= 0x39)
-            }),
-            name.count <= 63
-        else { throw PostgresClusterError("table name '\(configuration.tableName)' is not a plain SQL identifier (letters, digits, _)") }
+        try Self.checkIdentifier(configuration.tableName)
         self.client = client
         self.configuration = configuration
         self.logger = logger
+    }
+
+    /// Throws unless `name` is a plain SQL identifier (letters, digits and `_`, not starting with
+    /// a digit, at most 63 bytes), so that it can stand in a statement unquoted.
+    static func checkIdentifier(_ name: String) throws(PostgresClusterError) {
+        let bytes = name.utf8
+        guard let first = bytes.first, first == UInt8(ascii: "_") || (first | 0x20) >= UInt8(ascii: "a") && (first | 0x20) <= UInt8(ascii: "z"),
+            bytes.allSatisfy({
+                $0 == UInt8(ascii: "_") || ($0 | 0x20) >= UInt8(ascii: "a") && ($0 | 0x20) <= UInt8(ascii: "z") || ($0 >= 0x30 && $0 <= 0x39)
+            }),
+            bytes.count <= 63
+        else { throw PostgresClusterError("table name '\(name)' is not a plain SQL identifier (letters, digits, _; at most 63 bytes)") }
     }
 
     /// Whether the channels are being listened to now.

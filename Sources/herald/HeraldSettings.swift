@@ -91,9 +91,9 @@ struct HeraldSettings: Sendable {
         help: "MiB of events kept for replay per namespace, in memory; past it the oldest go first."
     )
     static let recoveryStore = Setting(
-        "recovery-store", .choice(["sqlite", "memory"]), default: "sqlite",
+        "recovery-store", .choice(["sqlite", "postgres", "memory"]), default: "sqlite",
         help:
-            "Where recovery keeps events and sessions: 'sqlite' (durable across restarts and crashes: in the embedded queue's file, else in recovery-path) or 'memory' (lost when herald stops)."
+            "Where recovery keeps events and sessions: 'sqlite' (durable across restarts and crashes: in the embedded queue's file, else in recovery-path), 'postgres' (durable, in postgres-url's database, for a herald without a disk of its own) or 'memory' (lost when herald stops)."
     )
     static let recoveryPath = Setting(
         "recovery-path", .text("<file>"), default: "herald-recovery.sqlite",
@@ -106,10 +106,13 @@ struct HeraldSettings: Sendable {
     static let postgresURL = Setting<String>(
         "postgres-url", .text("<url>"),
         help:
-            "The PostgreSQL database of cluster = postgres and queue = postgres: postgres://user[:password]@host[:port]/database.")
+            "The PostgreSQL database of cluster = postgres, queue = postgres and recovery-store = postgres: postgres://user[:password]@host[:port]/database."
+    )
     static let postgresPoolSize = Setting(
         "postgres-pool-size", .whole(1...100), default: 4,
-        help: "PostgreSQL connections of this node for queries (the cluster and the outbox each listen on one more).")
+        help:
+            "PostgreSQL connections of this node for queries (the cluster's and the outbox's listeners and the recovery store's lock each hold one more)."
+    )
     static let clusterChannelPrefix = Setting(
         "cluster-channel-prefix", .text("<prefix>"), default: "socket.io",
         help: "Prefix of the cluster's channels (<prefix>#<namespace>); the same on every node, at most 40 bytes."

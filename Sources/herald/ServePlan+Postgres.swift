@@ -5,27 +5,39 @@ import ServiceLifecycle
 import SocketIOPostgres
 
 /// What this node keeps in PostgreSQL while herald runs: the database client (running from
-/// ``ServePlan/openPostgres(logger:)`` to ``close()``), the cluster and the outbox, each when
-/// configured.
+/// ``ServePlan/openPostgres(logger:)`` to ``close()``), the cluster, the outbox and recovery's
+/// store (with the task that holds its lock), each when configured.
 struct PostgresNode {
     let cluster: PostgresCluster?
     let outbox: PostgresOutbox?
-    private let client: Task<Void, Never>
+    let recovery: PostgresRecoveryStore?
+    private let tasks: [Task<Void, Never>]
 
-    init(cluster: PostgresCluster?, outbox: PostgresOutbox?, client: Task<Void, Never>) {
+    init(cluster: PostgresCluster?, outbox: PostgresOutbox?, recovery: PostgresRecoveryStore?, tasks: [Task<Void, Never>]) {
         self.cluster = cluster
         self.outbox = outbox
-        self.client = client
+        self.recovery = recovery
+        self.tasks = tasks
     }
 
-    /// Closes the database client, once the cluster said goodbye.
+    /// Lets go of recovery's tables and closes the database client, once the cluster said
+    /// goodbye and recovery's last sessions were written.
     func close() async {
-        client.cancel()
-        await client.value
+        for task in tasks.reversed() {
+            task.cancel()
+            await task.value
+        }
     }
 }
 
 extension ServePlan {
+    /// Where recovery keeps its events and sessions with recovery-store = postgres.
+    static var recoveryTables: PostgresRecoveryStore.Configuration {
+        var tables = PostgresRecoveryStore.Configuration()
+        tables.tablePrefix = "herald_recovery"
+        return tables
+    }
+
     /// Connects to PostgreSQL when the cluster or the queue lives there, and makes the tables they
     /// need; PostgreSQL that cannot be reached in 10 seconds stops herald before it listens, with
     /// the reason.
@@ -45,10 +57,13 @@ extension ServePlan {
             } else {
                 outbox = nil
             }
+            let recovery =
+                try recoveryStore == .postgres ? PostgresRecoveryStore(client: client, configuration: Self.recoveryTables, logger: logger) : nil
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     try await transport?.prepare()
                     try await outbox?.prepare()
+                    try await recovery?.prepare()
                 }
                 group.addTask {
                     try await Task.sleep(for: .seconds(10))
@@ -57,15 +72,31 @@ extension ServePlan {
                 try await group.next()
                 group.cancelAll()
             }
+            var tasks = [running]
+            if let recovery {
+                tasks.append(Task { await recovery.run() })
+                guard await recovery.waitForLock() else {
+                    for task in tasks.reversed() {
+                        task.cancel()
+                        await task.value
+                    }
+                    throw settings.problem(
+                        HeraldSettings.recoveryStore,
+                        "another herald keeps its recovery in this database (tables \(Self.recoveryTables.tablePrefix)_*); one herald per database, or use recovery-store = sqlite"
+                    )
+                }
+            }
             let node = PostgresNode(
                 cluster: transport.map { PostgresCluster(transport: $0, configuration: cluster!.heartbeats, logger: logger) }, outbox: outbox,
-                client: running)
+                recovery: recovery, tasks: tasks)
             if let cluster = node.cluster {
                 logger.info(
                     "Joined the cluster",
                     metadata: ["node": "\(cluster.uid)", "postgres": "\(configuration.host ?? "?"):\(configuration.port ?? 5432)"])
             }
             return node
+        } catch let problem as HeraldSettings.Problem {
+            throw problem
         } catch {
             running.cancel()
             await running.value

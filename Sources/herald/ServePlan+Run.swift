@@ -44,6 +44,7 @@ extension ServePlan {
         var node: PostgresNode?
         do {
             node = try await openPostgres(logger: logger)
+            if let store = node?.recovery { socketIO.connectionStateRecovery?.store = store }
             gateway = try await makeGateway(socketIO: socketIO, cluster: node?.cluster, logger: logger)
             try await run(gateway: gateway, embedded: embedded, outbox: node?.outbox, registry: registry, logger: logger)
         } catch {
@@ -51,9 +52,9 @@ extension ServePlan {
             for file in opened { try? await file.close() }
             throw error
         }
-        await node?.close()
-        // The sessions of the clients just closed are written before the files close.
+        // The sessions of the clients just closed are written before the files and the database close.
         await gateway.io.flushRecoveryState()
+        await node?.close()
         for file in opened {
             do {
                 try await file.close()
@@ -91,7 +92,7 @@ extension ServePlan {
         let file: EmbeddedQueue
         let own: Bool
         switch recoveryStore {
-        case .none:
+        case .none, .postgres:
             return nil
         case .queueFile:
             guard let embedded else { preconditionFailure("the embedded queue is opened before recovery's store") }

@@ -28,13 +28,15 @@ struct ServePlan {
     }
 
     /// Where connection state recovery keeps its events and sessions.
-    enum RecoveryStore {
+    enum RecoveryStore: Equatable {
         /// Off, or in memory only.
         case none
         /// In the embedded queue's file.
         case queueFile
         /// In a SQLite file of its own.
         case file(path: String)
+        /// In PostgreSQL (postgres-url).
+        case postgres
     }
 
     /// A node of a cluster over PostgreSQL.
@@ -137,6 +139,11 @@ struct ServePlan {
                 throw settings.problem(S.recoveryPath, "is set, but recovery-store is memory: remove recovery-path or use recovery-store = sqlite")
             }
             recoveryStore = .none
+        case (true, "postgres", _):
+            if settings.isGiven(S.recoveryPath) {
+                throw settings.problem(S.recoveryPath, "is set, but recovery-store is postgres: remove recovery-path or use recovery-store = sqlite")
+            }
+            recoveryStore = .postgres
         case (true, _, .embedded):
             if settings.isGiven(S.recoveryPath) {
                 throw settings.problem(
@@ -195,11 +202,15 @@ struct ServePlan {
     /// and refused without either.
     private static func postgres(_ settings: HeraldSettings) throws(HeraldSettings.Problem) -> PostgresClient.Configuration? {
         typealias S = HeraldSettings
-        let users = [("cluster", settings.value(S.cluster)), ("queue", settings.value(S.queue))].filter { $0.1 == "postgres" }
+        let recoveryStore = settings.value(S.recovery) ? settings.value(S.recoveryStore) : "memory"
+        let users = [("cluster", settings.value(S.cluster)), ("queue", settings.value(S.queue)), ("recovery-store", recoveryStore)]
+            .filter { $0.1 == "postgres" }
         guard let user = users.first else {
             if let key = [S.postgresURL, S.postgresPoolSize].first(where: settings.isGiven) {
                 throw settings.problem(
-                    key, "is set, but neither cluster nor queue is postgres: add --cluster postgres or --queue postgres, or remove \(key.name)")
+                    key,
+                    "is set, but none of cluster, queue and recovery-store is postgres: add --cluster postgres, --queue postgres or --recovery-store postgres, or remove \(key.name)"
+                )
             }
             return nil
         }
@@ -213,7 +224,7 @@ struct ServePlan {
         } catch {
             throw settings.problem(S.postgresURL, error.description)
         }
-        // Each listener (the cluster's, the outbox's) holds a connection of its own.
+        // Each listener (the cluster's, the outbox's) and the recovery store's lock hold a connection of their own.
         client.options.maximumConnections = settings.value(S.postgresPoolSize) + users.count
         return client
     }
