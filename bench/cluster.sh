@@ -3,6 +3,9 @@
 #   single  B alone (no cluster), publishes on B;
 #   local   B in a two-node cluster over PostgreSQL, publishes on B (its own clients, plus the publish);
 #   cross   the same cluster, publishes on A: every event reaches B's clients through PostgreSQL.
+# Then B alone with a queue, two ways (each publish is committed to the queue, then consumed and broadcast):
+#   embedded  the default embedded queue (SQLite);
+#   outbox    --queue postgres: the publish inserts into the outbox table, LISTEN wakes the consumer.
 # The herald nodes share CPU 0, the load generator has CPU 1, PostgreSQL is not pinned. Besides the load
 # generator's figures (latency from the publish to each client, B's CPU per delivery), each run
 # reports the CPU PostgreSQL spent per broadcast.
@@ -37,7 +40,7 @@ trap stop_nodes EXIT
 start_node() {
     local port=$1
     shift
-    taskset -c 0 "$herald" serve --auth none --queue none --port "$port" --log-level warning "$@" >>"$out.nodes.log" 2>&1 &
+    taskset -c 0 "$herald" serve --auth none "${queue[@]}" --port "$port" --log-level warning "$@" >>"$out.nodes.log" 2>&1 &
     pids+=("$!")
     for _ in $(seq 1 100); do
         curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0
@@ -86,6 +89,7 @@ print(json.dumps(run))' "$before" "$after" | tee -a "$out" >&2
     done
 }
 
+queue=(--queue none)
 cluster=(--cluster postgres --postgres-url "$HERALD_TEST_POSTGRES_URL" --cluster-channel-prefix "bench-$$")
 start_node 8291
 measure single 8291
@@ -95,6 +99,16 @@ start_node 8291 "${cluster[@]}"
 wait_nodes 8291 2
 measure local 8291
 measure cross 8290
+stop_nodes
+files=$(mktemp -d)
+queue=(--queue-path "$files/queue.sqlite")
+start_node 8291
+measure embedded 8291
+stop_nodes
+rm -rf "$files"
+queue=(--queue postgres --postgres-url "$HERALD_TEST_POSTGRES_URL" --outbox-table "bench_outbox_$$")
+start_node 8291
+measure outbox 8291
 stop_nodes
 
 python3 - "$out" <<'PY'
@@ -108,7 +122,7 @@ for r in runs:
     print(f"{r['label']:<8}{r['clients']:>8}{r['rate']:>7.0f}{r['received_ratio'] * 100:>11.2f}{r['deliveries_per_s']:>10.0f}"
           f"{r['lat_p50_ms']:>9.2f}{r['lat_p99_ms']:>9.2f}{r.get('server_cpu_us_per_delivery') or 0:>8.2f}"
           f"{r.get('server_runqueue_wait_s') or 0:>9.2f}"
-          + (f"{r['postgres_cpu_us_per_broadcast']:>12.1f}" if r["label"] != "single" else f"{'—':>12}"))
+          + (f"{r['postgres_cpu_us_per_broadcast']:>12.1f}" if r["label"] not in ("single", "embedded") else f"{'—':>12}"))
 print("B µs/d: node B's CPU per delivery; B wait s: seconds node B was runnable but waiting for its CPU (the nodes share\n"
       "CPU 0, PostgreSQL runs where the scheduler puts it); PG µs/bcast: PostgreSQL's CPU (all its processes, in 10 ms ticks) per published message")
 PY
