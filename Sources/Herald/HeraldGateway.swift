@@ -73,6 +73,8 @@ public final class HeraldGateway: Sendable {
         let stats = self.stats
         let upstream = self.upstream
         let expiry = self.expiry
+        // The other nodes' broadcasts reach this node's clients, and count here as its own do.
+        namespace.localSockets.onPeerBroadcast { stats.peerMessageBroadcast($0, namespace: namespace.name) }
         namespace.onConnection { socket in
             stats.clientConnected()
             socket.onAny { event in
@@ -179,15 +181,27 @@ public final class GatewayStats: Sendable {
     func duplicateSkipped() { duplicates.add(1, ordering: .relaxed) }
 
     func messageBroadcast(_ message: HeraldMessage, recipients count: Int) {
-        broadcasts.add(1, ordering: .relaxed)
-        recipients.add(count, ordering: .relaxed)
-        if count == 0 { unheard.add(1, ordering: .relaxed) }
         let preview = String(
             buffer: message.arguments.getSlice(at: message.arguments.readerIndex, length: min(message.arguments.readableBytes, 120))!)
-        let event = RecentEvent(
-            time: Date().timeIntervalSince1970, event: message.event, namespace: message.namespace, rooms: message.rooms, preview: preview,
-            recipients: count
-        )
+        record(
+            RecentEvent(
+                time: Date().timeIntervalSince1970, event: message.event, namespace: message.namespace, rooms: message.rooms, preview: preview,
+                recipients: count))
+    }
+
+    /// A broadcast of another node of the cluster, written to this node's clients.
+    func peerMessageBroadcast(_ broadcast: SocketIOPeerBroadcast, namespace: String) {
+        let arguments = SocketIOValue.array(Array(broadcast.data?.arrayValue?.dropFirst() ?? [])).description
+        record(
+            RecentEvent(
+                time: Date().timeIntervalSince1970, event: broadcast.event, namespace: namespace, rooms: broadcast.rooms.sorted(),
+                preview: String(decoding: arguments.utf8.prefix(120), as: UTF8.self), recipients: broadcast.recipients))
+    }
+
+    private func record(_ event: RecentEvent) {
+        broadcasts.add(1, ordering: .relaxed)
+        recipients.add(event.recipients, ordering: .relaxed)
+        if event.recipients == 0 { unheard.add(1, ordering: .relaxed) }
         recent.withLock { recent in
             recent.append(event)
             if recent.count > 50 { recent.removeFirst(recent.count - 50) }

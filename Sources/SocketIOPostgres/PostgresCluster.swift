@@ -406,7 +406,7 @@ final class PostgresAdapter: SocketIOAdapter {
                 cluster.logger.warning("Ignored a cluster broadcast that could not be read", metadata: ["from": "\(message.uid)"])
                 return false
             }
-            sockets.broadcast(outbound, options: options)
+            sockets.broadcastFromPeer(outbound, options: options)
         case .socketsJoin, .socketsLeave:
             guard let options = data?["opts"].flatMap(Self.options(from:)), let rooms = data?["rooms"]?.arrayValue?.compactMap(\.stringValue)
             else { return false }

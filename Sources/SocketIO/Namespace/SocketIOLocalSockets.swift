@@ -32,6 +32,8 @@ public final class SocketIOLocalSockets: Sendable {
     private let ackIDs = Atomic<Int>(0)
     /// What this server does with the events other servers of the cluster emit to it.
     public let serverSideEvents = SocketIOServerSideEvents()
+    /// Told of each broadcast of another server once it was written here (``broadcastFromPeer(_:options:delivered:)``).
+    private let peerBroadcastObservers = Mutex<[@Sendable (SocketIOPeerBroadcast) -> Void]>([])
 
     init(namespace: String, backlog: EngineIOBroadcastBacklog) {
         self.namespace = namespace
@@ -120,6 +122,24 @@ public final class SocketIOLocalSockets: Sendable {
     /// with how many sockets they were written to, when every loop did.
     public func broadcast(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions, delivered: (@Sendable (Int) -> Void)? = nil) {
         broadcast(packet, options: options, queued: false, only: nil, delivered: delivered)
+    }
+
+    /// Writes a broadcast another server of the cluster sent, as ``broadcast(_:options:delivered:)``,
+    /// and tells the ``onPeerBroadcast(_:)`` observers once every loop wrote it.
+    public func broadcastFromPeer(_ packet: SocketIOOutboundPacket, options: SocketIOBroadcastOptions, delivered: (@Sendable (Int) -> Void)? = nil) {
+        let observers = peerBroadcastObservers.withLock { $0 }
+        guard !observers.isEmpty else { return broadcast(packet, options: options, delivered: delivered) }
+        broadcast(packet, options: options) { recipients in
+            let broadcast = SocketIOPeerBroadcast(data: packet.packet?.data, rooms: options.rooms, recipients: recipients)
+            for observer in observers { observer(broadcast) }
+            delivered?(recipients)
+        }
+    }
+
+    /// Calls `observer` for each broadcast of another server of the cluster, once it was written
+    /// to this server's sockets (for statistics: it runs on an event loop, and must be quick).
+    public func onPeerBroadcast(_ observer: @escaping @Sendable (SocketIOPeerBroadcast) -> Void) {
+        peerBroadcastObservers.withLock { $0.append(observer) }
     }
 
     /// ``broadcast(_:options:delivered:)`` behind what is already queued on each loop (or on
@@ -271,3 +291,16 @@ public final class SocketIOLocalSockets: Sendable {
 
 /// Makes the adapter of a namespace from the namespace's local sockets.
 public typealias SocketIOAdapterFactory = @Sendable (SocketIOLocalSockets) -> any SocketIOAdapter
+
+/// A broadcast another server of the cluster sent, as this server wrote it.
+public struct SocketIOPeerBroadcast: Sendable {
+    /// The packet's data: the event name, then its arguments.
+    public let data: SocketIOValue?
+    /// The rooms it went to (empty: every socket).
+    public let rooms: Set<String>
+    /// How many of this server's sockets it was written to.
+    public let recipients: Int
+
+    /// The event name.
+    public var event: String { data?.arrayValue?.first?.stringValue ?? "" }
+}
