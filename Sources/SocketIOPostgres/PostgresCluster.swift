@@ -43,6 +43,7 @@ public final class PostgresCluster: Sendable {
     private let adapters = Mutex<[String: PostgresAdapter]>([:])
     /// Messages to publish, in the order they were made.
     private let outbox = PublishQueue<Outgoing>()
+    private let barriers = ClusterBarrier()
     /// The most messages one publish carries. One: with 64, three saturated nodes on two cores
     /// saw single publishes take over 5 s on the node's side (the database logged no statement
     /// over 300 ms), and the publish API answered 503; larger batches wait for that to be understood.
@@ -182,8 +183,31 @@ public final class PostgresCluster: Sendable {
         }
     }
 
+    /// Waits until this node received every message of `namespace`'s channel that PostgreSQL
+    /// committed before the call (at most `timeout`; `false` when that ran out): what another
+    /// node published before then reaches this node's clients before what this node writes next.
+    /// Costs one notification, shared by the calls made while it is on its way.
+    public func barrier(namespace: String, timeout: Duration = .seconds(2)) async -> Bool {
+        let (marker, isNew) = barriers.marker(for: namespace)
+        if isNew {
+            send(.heartbeat, namespace: namespace, data: [Self.barrierKey: .number(Double(marker))]) { [barriers] _ in
+                barriers.committed(marker, namespace: namespace)
+            }
+        }
+        let passed = await barriers.wait(for: marker, namespace: namespace, timeout: timeout)
+        (passed ? metrics.barriers.passed : metrics.barriers.timedOut).increment()
+        return passed
+    }
+
+    private static let barrierKey = "barrier"
+
     private func receive(_ message: SocketIOClusterMessage) {
-        guard message.uid != uid else { return }
+        guard message.uid != uid else {
+            if message.type == .heartbeat, let marker = message.data?[Self.barrierKey]?.intValue {
+                barriers.arrived(marker, namespace: message.namespace)
+            }
+            return
+        }
         guard let adapter = adapters.withLock({ $0[message.namespace] }) else { return }
         metrics.received(message.type)
         if adapter.receive(message) { send(.heartbeat, namespace: message.namespace) }

@@ -10,6 +10,11 @@ struct PostgresClusterMetrics: Sendable {
     private let received: [SocketIOClusterMessageType: Counter]
     /// Messages that could not be published.
     let publishFailures = Counter(label: "socketio_cluster_publish_failures_total")
+    /// Barriers (``PostgresCluster/barrier(namespace:timeout:)``), by how they ended.
+    let barriers = (
+        passed: Counter(label: "socketio_cluster_barriers_total", dimensions: [("outcome", "passed")]),
+        timedOut: Counter(label: "socketio_cluster_barriers_total", dimensions: [("outcome", "timed_out")])
+    )
     /// From a message queued for publishing to PostgreSQL's answer.
     let publishLatency = Metrics.Timer(label: "socketio_cluster_publish_seconds")
 

@@ -63,15 +63,11 @@ def sessions_of(readers):
     return sessions
 
 
-def assert_every_session_got_everything_once(sessions, total, in_order=True):
-    """Every session got all `total` events once; with `in_order`, each group in order. A group
-    whose messages different nodes take one after the other is not guaranteed to keep its order
-    (README, Cluster): those tests pass `in_order=False`."""
+def assert_every_session_got_everything_once_in_order(sessions, total):
     incomplete = [s for s in sessions if s["events"] != total or s["distinct"] != total]
     assert not incomplete, f"{len(incomplete)} clients missed messages, e.g. {incomplete[:3]}"
     assert sum(s["duplicates"] for s in sessions) == 0
-    if in_order:
-        assert sum(s["out_of_order"] for s in sessions) == 0
+    assert sum(s["out_of_order"] for s in sessions) == 0
 
 
 def test_three_nodes_share_one_fifo_queue_and_every_client_gets_every_message_once_in_group_order():
@@ -96,7 +92,7 @@ def test_three_nodes_share_one_fifo_queue_and_every_client_gets_every_message_on
             ])
         sessions = sessions_of(readers)
         assert len(sessions) == 3 * per_node
-        assert_every_session_got_everything_once(sessions, total)
+        assert_every_session_got_everything_once_in_order(sessions, total)
         wait_until(lambda: queue_counts(client, url) == (0, 0), 30, "the queue to be empty")
         # Each node took a share of the queue: they compete for it.
         taken = [metric(node, "herald_queue_handed_off_total") for node in cluster]
@@ -143,7 +139,7 @@ def test_ten_thousand_messages_published_on_three_nodes_reach_every_client_of_ev
         assert len(sessions) == 3 * per_node
         # The readers keep up, or what follows fails for them rather than for herald.
         assert [metric(node, "herald_slow_client_disconnects_total") for node in cluster] == [0, 0, 0]
-        assert_every_session_got_everything_once(sessions, total)
+        assert_every_session_got_everything_once_in_order(sessions, total)
         stats = [json.loads(node.get("/api/stats")) for node in cluster]
         assert [(s["messages"], s["deliveries"]) for s in stats] == [(total, total * per_node)] * 3, stats
     finally:
