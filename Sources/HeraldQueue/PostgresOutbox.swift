@@ -22,7 +22,8 @@ import Synchronization
 ///
 /// Receives take rows with `FOR UPDATE SKIP LOCKED` under a transaction-scoped advisory lock, so
 /// that several herald processes on one table never take the same row, nor two rows of one key
-/// at once. A trigger notifies `<table>` when rows are inserted or keyed rows deleted; a waiting
+/// at once. A trigger notifies `<table>` when rows are inserted, or deleted while later rows of
+/// their key wait (those can be taken now); a waiting
 /// receive wakes on it (through ``listen()``) and looks again every ``Configuration/pollInterval``
 /// for what no notification announces (visibility that ran out).
 public final class PostgresOutbox: Sendable {
@@ -67,6 +68,9 @@ public final class PostgresOutbox: Sendable {
     private var table: String { configuration.tableName }
     private var deadLetters: String { table + "_dead_letters" }
 
+    /// How many receives wait for a wake-up now.
+    var waitingReceives: Int { wakeUps.waiting }
+
     /// Whether the wake-up channel is being listened to now.
     public var isListening: Bool { listening.withLock { $0 } }
 
@@ -103,7 +107,9 @@ public final class PostgresOutbox: Sendable {
                 """
                 CREATE OR REPLACE FUNCTION \(table)_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
-                    IF EXISTS (SELECT 1 FROM gone WHERE key IS NOT NULL) THEN PERFORM pg_notify('\(table)', ''); END IF;
+                    IF EXISTS (SELECT 1 FROM gone JOIN \(table) waiting ON waiting.key = gone.key) THEN
+                        PERFORM pg_notify('\(table)', '');
+                    END IF;
                     RETURN NULL;
                 END $$
                 """,
@@ -319,6 +325,9 @@ final class WakeUps: Sendable {
     private let state = Mutex(State())
 
     var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// How many receives wait now.
+    var waiting: Int { state.withLock { $0.waiters.count } }
 
     func wake() {
         let waiters = state.withLock { state in

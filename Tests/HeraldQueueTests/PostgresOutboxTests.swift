@@ -52,6 +52,19 @@ struct PostgresOutboxTests {
         }
     }
 
+    /// What `body` returns, or `nil` when it did not within `limit`.
+    static func within<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+    }
+
     static func message(
         _ body: String, key: String? = nil, _ attributes: [String: String] = [:]
     ) -> (
@@ -135,9 +148,28 @@ struct PostgresOutboxTests {
         try await withOutboxes(2, configure: { $0.pollInterval = .seconds(30) }) { outboxes in
             let deadline = ContinuousClock.now + .seconds(10)
             while !outboxes[0].isListening, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-            async let received = outboxes[0].receive(maxMessages: 10, waitTime: .seconds(30))
+            async let received = Self.within(.seconds(10)) { try await outboxes[0].receive(maxMessages: 10, waitTime: .seconds(30)) }
+            while outboxes[0].waitingReceives == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
             try await outboxes[1].insert([Self.message("wake")])
-            #expect(try await received.map { String(buffer: $0.body) } == ["wake"])
+            #expect(try await received?.map { String(buffer: $0.body) } == ["wake"], "woken well before its next look, 30 s later")
+        }
+    }
+
+    @Test("a waiting receive wakes when the earlier row of a key it waits for is deleted elsewhere")
+    func wakeUpOnDelete() async throws {
+        try await withOutboxes(2, configure: { $0.pollInterval = .seconds(30) }) { outboxes in
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !outboxes[0].isListening, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            try await outboxes[1].insert([Self.message("first", key: "k"), Self.message("second", key: "k")])
+            let first = try #require(try await outboxes[1].receive(maxMessages: 1, waitTime: .zero).first)
+            #expect(try await outboxes[0].receive(maxMessages: 10, waitTime: .zero).isEmpty, "second waits for first")
+            // Without the wake-up the receive would find the row at its next look, 30 s later:
+            // it must come well before.
+            async let received = Self.within(.seconds(10)) { try await outboxes[0].receive(maxMessages: 10, waitTime: .seconds(30)) }
+            while outboxes[0].waitingReceives == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(outboxes[0].waitingReceives == 1, "the receive looked, found nothing, and waits")
+            #expect(try await outboxes[1].delete([first.receipt]).isEmpty)
+            #expect(try await received?.map { String(buffer: $0.body) } == ["second"])
         }
     }
 
