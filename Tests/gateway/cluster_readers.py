@@ -6,8 +6,9 @@ reader: python-socketio's client hands each message to a thread of its own and m
 
 Prints "ready" once every session is connected, then, when each session has EXPECTED distinct events or
 TIMEOUT seconds passed, one JSON line: per session the number of events, of duplicates and of
-events out of order within their group, and the last sequence number seen of each group (events are
-{"g": group, "s": sequence number}).
+events out of order within their group, up to 1000 [group, sequence] pairs missing below the
+highest sequence seen of their group, and the last sequence number seen of each group (events
+are {"g": group, "s": sequence number}).
 """
 import json
 import sys
@@ -60,6 +61,17 @@ class Session:
         self.done.set()
 
 
+def gaps(session):
+    """Up to 1000 [group, sequence] pairs missing below each group's highest sequence seen."""
+    highest = {}
+    for group, sequence in session.seen:
+        highest[group] = max(sequence, highest.get(group, -1))
+    missing = []
+    for group, top in sorted(highest.items()):
+        missing += [[group, n] for n in range(top) if (group, n) not in session.seen]
+    return missing[:1000]
+
+
 sessions = [Session() for _ in range(count)]
 print("ready", flush=True)
 for session in sessions:
@@ -69,5 +81,6 @@ for session in sessions:
     session.done.wait(max(0, deadline - time.monotonic()))
 print(json.dumps([
     {"events": s.events, "distinct": len(s.seen), "duplicates": s.duplicates, "out_of_order": s.out_of_order,
+     "gaps": gaps(s),
      "last": {str(group): sequence for group, sequence in sorted(s.last.items())}} for s in sessions
 ]), flush=True)
