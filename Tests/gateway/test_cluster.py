@@ -70,6 +70,19 @@ def assert_every_session_got_everything_once_in_order(sessions, total):
     assert sum(s["out_of_order"] for s in sessions) == 0
 
 
+def assert_every_node_counted_everything(cluster, total, per_node):
+    """Each node's figures count every broadcast its clients got, the other nodes' too."""
+    stats = [json.loads(node.get("/api/stats")) for node in cluster]
+    assert [(s["messages"], s["deliveries"]) for s in stats] == [(total, total * per_node)] * len(cluster), stats
+
+
+def assert_every_node_took_a_share_and_counted_everything(cluster, total, per_node):
+    """The nodes competed for the queue: each handed off some of its `total` messages."""
+    taken = [metric(node, "herald_queue_handed_off_total") for node in cluster]
+    assert sum(taken) == total and all(share > 0 for share in taken), taken
+    assert_every_node_counted_everything(cluster, total, per_node)
+
+
 def test_three_nodes_share_one_fifo_queue_and_every_client_gets_every_message_once_in_group_order():
     """3 nodes, 300 clients (100 per node), 1,000 messages in 10 FIFO groups through one SQS
     queue: whichever node takes a message, every client of every node receives it exactly once,
@@ -95,11 +108,7 @@ def test_three_nodes_share_one_fifo_queue_and_every_client_gets_every_message_on
         assert_every_session_got_everything_once_in_order(sessions, total)
         wait_until(lambda: queue_counts(client, url) == (0, 0), 30, "the queue to be empty")
         # Each node took a share of the queue: they compete for it.
-        taken = [metric(node, "herald_queue_handed_off_total") for node in cluster]
-        assert sum(taken) == total and all(share > 0 for share in taken), taken
-        # Each node's figures count every broadcast its clients got, the other nodes' too.
-        stats = [json.loads(node.get("/api/stats")) for node in cluster]
-        assert [(s["messages"], s["deliveries"]) for s in stats] == [(total, total * per_node)] * len(cluster), stats
+        assert_every_node_took_a_share_and_counted_everything(cluster, total, per_node)
     finally:
         for reader in readers:
             reader.kill()
@@ -140,8 +149,7 @@ def test_ten_thousand_messages_published_on_three_nodes_reach_every_client_of_ev
         # The readers keep up, or what follows fails for them rather than for herald.
         assert [metric(node, "herald_slow_client_disconnects_total") for node in cluster] == [0, 0, 0]
         assert_every_session_got_everything_once_in_order(sessions, total)
-        stats = [json.loads(node.get("/api/stats")) for node in cluster]
-        assert [(s["messages"], s["deliveries"]) for s in stats] == [(total, total * per_node)] * 3, stats
+        assert_every_node_counted_everything(cluster, total, per_node)
     finally:
         for reader in readers:
             reader.kill()
