@@ -168,6 +168,9 @@ class RawReader:
 
     def __init__(self, ws):
         self.ws = ws
+        # The connection's timeout is for the handshake: a quiet stretch (a killed herald's rows
+        # waiting out their visibility timeout) must not end the reading.
+        ws.settimeout(None)
         self.events = []
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self.read, daemon=True)

@@ -130,9 +130,8 @@ def assert_in_offset_order(events):
 POSTGRES_URL = os.environ.get("HERALD_TEST_POSTGRES_URL")
 
 
-# SIGKILL with the outbox and the PostgreSQL store is left out: herald stopped answering under
-# that load (publish API and /readyz) in 2 runs of 3; being investigated.
-@pytest.mark.parametrize(("stop", "store"), [("sigterm", "sqlite"), ("sigkill", "sqlite"), ("sigterm", "postgres")])
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+@pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
 def test_a_client_recovers_every_accepted_event_across_a_restart_once_and_in_order(stop, store):
     """herald stops (SIGTERM) or dies (SIGKILL) while it fans out 1000 accepted events; started
     again on the same queue file (sqlite), or with nothing on disk, the outbox and recovery in
@@ -169,7 +168,9 @@ def test_a_client_recovers_every_accepted_event_across_a_restart_once_and_in_ord
                 auth["offset"] = before[-1][-1]
             back, again = connect(second.url, auth)
             assert again == hello, f"not recovered after {len(before)} events"
-            after = RawReader(back).wait_for(1000 - len(before))
+            # The rows a killed herald had received from the outbox come again once their
+            # visibility timeout (30 s) ran out.
+            after = RawReader(back).wait_for(1000 - len(before), timeout=30 if store == "sqlite" else 60)
             assert numbers(before + after) == list(range(1000))
             assert_in_offset_order(before + after)
             metrics = second.get("/metrics")
