@@ -107,7 +107,11 @@ public final class HeraldGateway: Sendable {
         var target = io.of(message.namespace).all.to(message.rooms).except(message.exceptRooms)
         if message.isVolatile { target = target.volatile }
         return target.emit(message.event, jsonArguments: message.arguments, messageID: messageID) { [stats] delivery in
-            stats.messageBroadcast(message, recipients: delivery.localRecipients)
+            if delivery.wasDuplicate {
+                stats.duplicateSkipped()
+            } else {
+                stats.messageBroadcast(message, recipients: delivery.localRecipients)
+            }
             delivered?(delivery)
         }
     }

@@ -20,8 +20,9 @@ extension HeraldGateway {
         // cluster, once it was published to the other nodes (else it comes again). The hand-off
         // returns at once: the next message follows in order while this one is written.
         // The previous message of its group may have been taken by another node: its broadcast,
-        // committed before this message could be received, reaches this node's clients first.
-        if message.groupID != nil, let cluster { _ = await cluster.barrier(namespace: decoded.namespace) }
+        // committed before this message could be received, reaches this node's clients first
+        // (a cluster that sequences broadcasts delivers them in commit order anyway).
+        if message.groupID != nil, let cluster, cluster.recovery == nil { _ = await cluster.barrier(namespace: decoded.namespace) }
         let written = DeliveryWait(count: 1)
         do {
             if try !deliver(decoded, messageID: message.id, delivered: { written.done($0) }) {

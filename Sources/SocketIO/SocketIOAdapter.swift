@@ -40,6 +40,12 @@ public struct SocketIOOutboundPacket: Sendable {
         self.init(SocketIOPacket(type: .event, namespace: namespace, data: .array(data)), isVolatile: isVolatile)
     }
 
+    /// Frames already encoded (a logged event read back).
+    init(frames: [EngineIOFrame]) {
+        self.packet = nil
+        self.frames = frames
+    }
+
     /// An event whose arguments are already a JSON array, spliced in without being parsed.
     public init(event: String, jsonArguments: ByteBuffer, namespace: String, id: Int? = nil, isVolatile: Bool = false) {
         self.init(event: event, jsonArguments: jsonArguments, namespace: namespace, id: id, isVolatile: isVolatile, offset: nil)

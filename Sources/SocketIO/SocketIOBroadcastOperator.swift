@@ -104,7 +104,7 @@ public struct SocketIOBroadcastOperator: Sendable {
     /// Local sockets first (one hop per event loop), then the other servers through the adapter.
     /// With recovery on, a packet that can be replayed (not volatile) is logged first, and gets
     /// its offset from the log: `packet` builds it with the offset, or without (`nil`).
-    private func send(delivered: (@Sendable (SocketIODelivery) -> Void)?, _ packet: (String?) -> SocketIOOutboundPacket) {
+    private func send(delivered: (@Sendable (SocketIODelivery) -> Void)?, _ packet: @escaping @Sendable (String?) -> SocketIOOutboundPacket) {
         Self.send(namespace: namespace, options: options, only: nil, delivered: delivered, packet)
     }
 
@@ -117,7 +117,7 @@ public struct SocketIOBroadcastOperator: Sendable {
         only loop: (any EventLoop)?,
         messageID: String? = nil,
         delivered: (@Sendable (SocketIODelivery) -> Void)?,
-        _ packet: (String?) -> SocketIOOutboundPacket
+        _ packet: @escaping @Sendable (String?) -> SocketIOOutboundPacket
     ) -> Bool {
         let toCluster = loop == nil && !options.isLocal
         // A queue message whose event the cluster did not get comes again: it is then no
@@ -141,6 +141,23 @@ public struct SocketIOBroadcastOperator: Sendable {
         }
         guard let log = namespace.recoveryLog, !options.isVolatile else {
             deliver(packet(nil), queued: false)
+            return true
+        }
+        if let sequencer = namespace.adapter as? any SocketIOSequencingAdapter, sequencer.isSequencing {
+            // The cluster's order has no place for what only this server writes: no offset.
+            guard toCluster else {
+                deliver(packet(nil), queued: false)
+                return true
+            }
+            let broadcast = SocketIOSequencedBroadcast(
+                options: options, messageID: messageID, packet: { packet(SocketIORecoveryOffset.text($0)) }, plainPacket: packet(nil))
+            sequencer.broadcastSequenced(broadcast) { outcome in
+                switch outcome {
+                case .delivered(let recipients): delivered?(SocketIODelivery(localRecipients: recipients, reachedCluster: true))
+                case .duplicate: delivered?(SocketIODelivery(localRecipients: 0, reachedCluster: true, wasDuplicate: true))
+                case .failed: delivered?(SocketIODelivery(localRecipients: 0, reachedCluster: false))
+                }
+            }
             return true
         }
         return log.append(options, messageID: messageID, packet: packet) { deliver($0, queued: true) }
@@ -292,10 +309,14 @@ public struct SocketIODelivery: Sendable, Hashable {
     /// cluster and for ``SocketIOBroadcastOperator/local`` broadcasts, `false` when the cluster
     /// could not be reached (then the other servers' clients did not get it).
     public var reachedCluster: Bool
+    /// Whether the cluster already held an event of the broadcast's queue message (a sequencing
+    /// cluster with recovery on): nothing was sent.
+    public var wasDuplicate: Bool
 
-    public init(localRecipients: Int, reachedCluster: Bool) {
+    public init(localRecipients: Int, reachedCluster: Bool, wasDuplicate: Bool = false) {
         self.localRecipients = localRecipients
         self.reachedCluster = reachedCluster
+        self.wasDuplicate = wasDuplicate
     }
 }
 

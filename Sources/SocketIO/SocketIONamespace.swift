@@ -14,7 +14,7 @@ public final class SocketIONamespace: Sendable {
     let parent: SocketIONamespace?
     let logger: Logger
     /// The events a recovering socket may have missed, when recovery is on.
-    let recoveryLog: SocketIORecoveryLog?
+    var recoveryLog: SocketIORecoveryLog? { localSockets.recoveryLog }
 
     private struct Handlers {
         var middlewares: [SocketIOMiddleware] = []
@@ -34,8 +34,7 @@ public final class SocketIONamespace: Sendable {
         self.name = name
         self.logger = logger
         self.parent = parent
-        self.recoveryLog = recoveryLog
-        let sockets = SocketIOLocalSockets(namespace: name, backlog: backlog)
+        let sockets = SocketIOLocalSockets(namespace: name, backlog: backlog, recoveryLog: recoveryLog)
         self.localSockets = sockets
         self.adapter = factory(sockets)
     }

@@ -38,8 +38,13 @@ public final class PostgresCluster: Sendable {
     public let uid: String
     public let transport: PostgresClusterTransport
     public let configuration: Configuration
+    /// Where replayable broadcasts get their cluster-wide offsets and are kept (recovery across
+    /// nodes); `nil`: the cluster does not sequence them.
+    public let recovery: PostgresRecoveryStore?
     let logger: Logger
     let metrics = PostgresClusterMetrics()
+    /// This node's sequenced broadcasts on their way back to it, by reference.
+    private let returning = Mutex<[String: @Sendable (SocketIOSequencedOutcome) -> Void]>([:])
     private let adapters = Mutex<[String: PostgresAdapter]>([:])
     /// Messages to publish, in the order they were made.
     private let outbox = PublishQueue<Outgoing>()
@@ -54,14 +59,31 @@ public final class PostgresCluster: Sendable {
         /// Told whether the message was published.
         let published: (@Sendable (Bool) -> Void)?
         let queued: ContinuousClock.Instant
+        /// A replayable broadcast to sequence: `message` gets its offset and reference.
+        var sequenced: Sequenced?
     }
 
-    public init(transport: PostgresClusterTransport, configuration: Configuration = .init(), logger: Logger) {
-        var generator = SystemRandomNumberGenerator()
-        self.uid = String(generator.next(), radix: 16)
+    private struct Sequenced: Sendable {
+        let broadcast: SocketIOSequencedBroadcast
+        /// Names the broadcast when it comes back to this node.
+        let reference: String
+        let outcome: @Sendable (SocketIOSequencedOutcome) -> Void
+    }
+
+    /// A node of the cluster over `transport`; with `recovery` (a store whose configuration names
+    /// this node's ``uid``), connection state recovery works across the nodes.
+    public init(transport: PostgresClusterTransport, configuration: Configuration = .init(), recovery: PostgresRecoveryStore? = nil, logger: Logger) {
+        self.uid = recovery?.configuration.node ?? Self.makeUID()
         self.transport = transport
         self.configuration = configuration
+        self.recovery = recovery
         self.logger = logger
+    }
+
+    /// A new node id.
+    public static func makeUID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(generator.next(), radix: 16)
     }
 
     /// Makes each namespace's adapter; give it to ``SocketIOServer/init(configuration:adapter:)``.
@@ -91,6 +113,25 @@ public final class PostgresCluster: Sendable {
         if !outbox.push(Outgoing(message: message, published: published, queued: .now)) { published?(false) }
     }
 
+    /// Queues a replayable broadcast to sequence (``SocketIOSequencingAdapter``), in order with
+    /// the node's other messages.
+    func sendSequenced(
+        _ broadcast: SocketIOSequencedBroadcast, data: SocketIOObject, namespace: String,
+        outcome: @escaping @Sendable (SocketIOSequencedOutcome) -> Void
+    ) {
+        let reference = Self.makeUID()
+        var data = data
+        data[Self.referenceKey] = .string(reference)
+        let message = SocketIOClusterMessage(uid: uid, namespace: namespace, type: .broadcast, data: .object(data))
+        let outgoing = Outgoing(
+            message: message, published: nil, queued: .now, sequenced: Sequenced(broadcast: broadcast, reference: reference, outcome: outcome))
+        if !outbox.push(outgoing) { outcome(.failed) }
+    }
+
+    /// The keys a sequenced BROADCAST adds to its data (Node servers ignore them).
+    static let offsetKey = "offset"
+    static let referenceKey = "herald_ref"
+
     /// Carries the cluster's messages until the task is cancelled: listens on the channels of
     /// `namespaces`, publishes what the adapters send in order, announces itself in each
     /// namespace, keeps the heartbeats and forgets silent peers; when cancelled, tells the peers
@@ -100,7 +141,9 @@ public final class PostgresCluster: Sendable {
         // message learns whether it was published (a publish gets its timeout at most).
         let publishing = Task { await self.publishOutbox() }
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.transport.listen(to: namespaces) { self.receive($0) } }
+            group.addTask {
+                await self.transport.listen(to: namespaces, listening: { try await self.catchUp() }) { await self.receive($0) }
+            }
             group.addTask { await self.transport.cleanUp() }
             group.addTask { await self.keepHeartbeats() }
             for namespace in namespaces { send(.initialHeartbeat, namespace: namespace) }
@@ -131,7 +174,11 @@ public final class PostgresCluster: Sendable {
                 if let failedAt, batch[0].queued < failedAt {
                     throw PostgresClusterError("an earlier message could not be published either")
                 }
-                try await publishWithinTimeout(batch.map(\.message))
+                if batch.contains(where: { $0.sequenced != nil }) {
+                    for outgoing in batch { try await publishSequenced(outgoing) }
+                } else {
+                    try await publishWithinTimeout(batch.map(\.message))
+                }
                 if failures > 0 { logger.notice("Publishing to the cluster works again", metadata: ["failed": "\(failures)"]) }
                 (failedAt, failures) = (nil, 0)
                 let now = ContinuousClock.now
@@ -144,7 +191,12 @@ public final class PostgresCluster: Sendable {
                 failedAt = .now
                 failures += batch.count
                 metrics.publishFailures.increment(by: batch.count)
-                for outgoing in batch { outgoing.published?(false) }
+                for outgoing in batch {
+                    outgoing.published?(false)
+                    if let sequenced = outgoing.sequenced, let outcome = returning.withLock({ $0.removeValue(forKey: sequenced.reference) }) {
+                        outcome(.failed)
+                    }
+                }
                 if failures == batch.count {
                     logger.error(
                         "Could not publish to the cluster; what fails to publish is counted in socketio_cluster_publish_failures_total",
@@ -154,16 +206,54 @@ public final class PostgresCluster: Sendable {
         }
     }
 
-    private func publishWithinTimeout(_ messages: [SocketIOClusterMessage]) async throws {
+    /// Sequences and publishes one outgoing message (a plain one is published as it is).
+    private func publishSequenced(_ outgoing: Outgoing) async throws {
+        guard let sequenced = outgoing.sequenced, let recovery else { return try await publishWithinTimeout([outgoing.message]) }
+        let (message, transport) = (outgoing.message, transport)
+        returning.withLock { $0[sequenced.reference] = sequenced.outcome }
+        let offset = try await withinTimeout {
+            try await recovery.sequence(
+                namespace: message.namespace, messageID: sequenced.broadcast.messageID,
+                event: { sequenced.broadcast.event(namespace: message.namespace, offset: $0) },
+                publish: { offset, connection in
+                    var numbered = message
+                    numbered.data = message.data.map { data in
+                        var object = data.objectValue ?? [:]
+                        object[Self.offsetKey] = .string(String(offset))
+                        return .object(object)
+                    }
+                    try await transport.publish(numbered, on: connection)
+                })
+        }
+        guard offset != nil else {
+            returning.withLock { $0.removeValue(forKey: sequenced.reference) }?(.duplicate)
+            return
+        }
+        // Committed: it comes back through the listening connection, or, should that be down, with
+        // the catch-up once it listens again; the outcome does not wait longer than a publish may.
         let timeout = configuration.publishTimeout
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.transport.publish(messages) }
+        Task { [self] in
+            try? await Task.sleep(for: timeout)
+            returning.withLock { $0.removeValue(forKey: sequenced.reference) }?(.delivered(localRecipients: 0))
+        }
+    }
+
+    private func publishWithinTimeout(_ messages: [SocketIOClusterMessage]) async throws {
+        try await withinTimeout { try await self.transport.publish(messages) }
+    }
+
+    /// Runs `body`, failing when it takes longer than ``Configuration/publishTimeout``.
+    private func withinTimeout<Result: Sendable>(_ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
+        let timeout = configuration.publishTimeout
+        return try await withThrowingTaskGroup(of: Result.self) { group in
+            group.addTask { try await body() }
             group.addTask {
                 try await Task.sleep(for: timeout)
                 throw PostgresClusterError("PostgreSQL did not answer within \(timeout)")
             }
             defer { group.cancelAll() }
-            try await group.next()
+            guard let result = try await group.next() else { throw CancellationError() }
+            return result
         }
     }
 
@@ -201,7 +291,10 @@ public final class PostgresCluster: Sendable {
 
     private static let barrierKey = "barrier"
 
-    private func receive(_ message: SocketIOClusterMessage) {
+    private func receive(_ message: SocketIOClusterMessage) async {
+        if recovery != nil, message.type == .broadcast, let text = message.data?[Self.offsetKey]?.stringValue, let offset = UInt64(text) {
+            return await receiveSequenced(message, offset: offset)
+        }
         guard message.uid != uid else {
             if message.type == .heartbeat, let marker = message.data?[Self.barrierKey]?.intValue {
                 barriers.arrived(marker, namespace: message.namespace)
@@ -211,6 +304,72 @@ public final class PostgresCluster: Sendable {
         guard let adapter = adapters.withLock({ $0[message.namespace] }) else { return }
         metrics.received(message.type)
         if adapter.receive(message) { send(.heartbeat, namespace: message.namespace) }
+    }
+
+    // MARK: Sequenced broadcasts
+
+    /// A sequenced broadcast, this node's own included: delivered in offset order, after the
+    /// events before it that this node missed (read back from the recovery tables).
+    private func receiveSequenced(_ message: SocketIOClusterMessage, offset: UInt64) async {
+        guard let adapter = adapters.withLock({ $0[message.namespace] }) else { return }
+        let own = message.uid == uid
+        if !own {
+            metrics.received(message.type)
+            adapter.notePeer(message)
+        }
+        guard let packet = message.data?["packet"], let data = packet["data"]?.arrayValue,
+            let event = PostgresAdapter.sequencedEvent(packet, namespace: message.namespace, offset: offset, message: message)
+        else {
+            logger.warning("Ignored a sequenced cluster broadcast that could not be read", metadata: ["from": "\(message.uid)"])
+            return
+        }
+        var outcome: (@Sendable (SocketIOSequencedOutcome) -> Void)?
+        if own, let reference = message.data?[Self.referenceKey]?.stringValue {
+            outcome = returning.withLock { $0.removeValue(forKey: reference) }
+        }
+        var delivered: (@Sendable (Int) -> Void)?
+        if let outcome { delivered = { outcome(.delivered(localRecipients: $0)) } }
+        var result = adapter.sockets.deliverSequenced(event, fromPeer: !own, data: .array(data), delivered: delivered)
+        if case .missing(let after) = result {
+            do {
+                try await catchUp(adapter, after: after, before: offset)
+            } catch {
+                logger.error(
+                    "Could not read back the cluster's events this node missed; its clients miss them until they reconnect",
+                    metadata: ["namespace": "\(message.namespace)", "after": "\(after)", "error": "\(String(reflecting: error))"])
+            }
+            result = adapter.sockets.deliverSequenced(event, fromPeer: !own, data: .array(data), delivered: delivered)
+            if case .missing = result {
+                adapter.sockets.startSequence(after: offset - 1)
+                result = adapter.sockets.deliverSequenced(event, fromPeer: !own, data: .array(data), delivered: delivered)
+            }
+        }
+        if result == .seen { outcome?(.delivered(localRecipients: 0)) }
+    }
+
+    /// Delivers what each sequencing namespace missed while this node did not listen (run each
+    /// time the channels are listened to, before their first notification is read).
+    private func catchUp() async throws {
+        guard recovery != nil else { return }
+        for adapter in adapters.withLock({ Array($0.values) }) {
+            try await catchUp(adapter, after: adapter.sockets.sequencePosition, before: nil)
+        }
+    }
+
+    /// Delivers the kept events of `adapter`'s namespace after `after` (and before `before`),
+    /// in order; without `before`, the namespace's sequence then stands at the cluster's last offset.
+    private func catchUp(_ adapter: PostgresAdapter, after: UInt64, before: UInt64?) async throws {
+        guard let recovery else { return }
+        let (events, last) = try await recovery.events(of: adapter.namespace, after: after, since: .distantPast)
+        for event in events {
+            if let before, event.offset >= before { break }
+            if case .missing = adapter.sockets.deliverSequenced(event, fromPeer: true) {
+                // Gone from the tables too: what is there goes on.
+                adapter.sockets.startSequence(after: event.offset - 1)
+                _ = adapter.sockets.deliverSequenced(event, fromPeer: true)
+            }
+        }
+        if before == nil, let last { adapter.sockets.startSequence(after: last) }
     }
 }
 
@@ -223,10 +382,10 @@ extension Task where Success == Never, Failure == Never {
 
 /// A namespace's adapter in a ``PostgresCluster``: sends this server's operations to the other
 /// nodes, and applies theirs to this server's sockets.
-final class PostgresAdapter: SocketIOAdapter {
+final class PostgresAdapter: SocketIOSequencingAdapter {
     let namespace: String
     private unowned let cluster: PostgresCluster
-    private let sockets: SocketIOLocalSockets
+    let sockets: SocketIOLocalSockets
     private let state = Mutex(State())
 
     private struct State {
@@ -317,6 +476,17 @@ final class PostgresAdapter: SocketIOAdapter {
         cluster.send(.broadcast, namespace: namespace, data: ["packet": value, "opts": Self.options(options)], published: published)
     }
 
+    var isSequencing: Bool { cluster.recovery != nil }
+
+    func broadcastSequenced(_ broadcast: SocketIOSequencedBroadcast, outcome: @escaping @Sendable (SocketIOSequencedOutcome) -> Void) {
+        guard let value = Self.packetValue(broadcast.plainPacket) else {
+            cluster.logger.error("A broadcast could not be read back for the cluster; no node gets it")
+            outcome(.failed)
+            return
+        }
+        cluster.sendSequenced(broadcast, data: ["packet": value, "opts": Self.options(broadcast.options)], namespace: namespace, outcome: outcome)
+    }
+
     func serverCount() -> Int { 1 + peers.count }
 
     func broadcastWithAck(
@@ -399,15 +569,7 @@ final class PostgresAdapter: SocketIOAdapter {
     /// Applies a message of another node (or of an emitter); returns whether it asks for a
     /// heartbeat in answer (INITIAL_HEARTBEAT).
     func receive(_ message: SocketIOClusterMessage) -> Bool {
-        if message.uid != SocketIOClusterMessage.emitterUID {
-            state.withLock { state in
-                if message.type == .adapterClose {
-                    state.peers[message.uid] = nil
-                } else {
-                    state.peers[message.uid] = .now
-                }
-            }
-        }
+        notePeer(message)
         let data = message.data
         switch message.type {
         case .initialHeartbeat:
@@ -480,6 +642,30 @@ final class PostgresAdapter: SocketIOAdapter {
             break
         }
         return false
+    }
+
+    /// Counts a message of a peer as a sign of life (an ADAPTER_CLOSE as its goodbye).
+    func notePeer(_ message: SocketIOClusterMessage) {
+        guard message.uid != SocketIOClusterMessage.emitterUID else { return }
+        state.withLock { state in
+            if message.type == .adapterClose {
+                state.peers[message.uid] = nil
+            } else {
+                state.peers[message.uid] = .now
+            }
+        }
+    }
+
+    /// The event of a sequenced BROADCAST's packet, its offset as its last argument.
+    static func sequencedEvent(_ packet: SocketIOValue, namespace: String, offset: UInt64, message: SocketIOClusterMessage) -> SocketIOStoredEvent? {
+        guard let type = packet["type"]?.intValue, type == 2 || type == 5, let data = packet["data"]?.arrayValue,
+            let options = message.data?["opts"].flatMap(Self.options(from:))
+        else { return nil }
+        let outbound = SocketIOOutboundPacket(
+            SocketIOPacket(type: .event, namespace: namespace, data: .array(data + [.string(String(offset))])))
+        return SocketIOStoredEvent(
+            namespace: namespace, offset: offset, rooms: options.rooms, except: options.except,
+            payloads: outbound.frames.compactMap(\.packet.payload), emittedAt: Date(), messageID: nil)
     }
 
     // MARK: The protocol's shapes

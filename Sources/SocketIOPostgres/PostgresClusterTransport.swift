@@ -134,25 +134,41 @@ public final class PostgresClusterTransport: Sendable {
     }
 
     private func publishAttachment(_ message: SocketIOClusterMessage) async throws {
+        try await client.withConnection { try await publish(message, on: $0) }
+    }
+
+    /// Sends a message inside a transaction of the caller's (on its `connection`): the nodes get
+    /// it once that commits, or never.
+    public func publish(_ message: SocketIOClusterMessage, on connection: PostgresConnection) async throws {
         let channel = channel(for: message.namespace)
-        let rows = try await client.query(
-            "INSERT INTO \(unescaped: configuration.tableName) (payload) VALUES (\(message.messagePack)) RETURNING id")
+        guard message.needsAttachment(threshold: configuration.payloadThreshold) else {
+            try await connection.query("SELECT pg_notify(\(channel), \(String(buffer: message.json)))", logger: logger)
+            return
+        }
+        let rows = try await connection.query(
+            "INSERT INTO \(unescaped: configuration.tableName) (payload) VALUES (\(message.messagePack)) RETURNING id", logger: logger)
         var id: Int64?
         for try await (value) in rows.decode(Int64.self) { id = value }
         guard let id else { throw PostgresClusterError("the attachment was stored without an id") }
         let header = SocketIOClusterNotification.attachmentHeader(of: message, id: String(id))
-        try await client.query("SELECT pg_notify(\(channel), \(String(buffer: header)))")
+        try await connection.query("SELECT pg_notify(\(channel), \(String(buffer: header)))", logger: logger)
     }
 
     /// Listens on the channels of `namespaces` until the task is cancelled, and hands `receive`
     /// each message (attachments read from the table), in the order each channel notified them.
     /// When the connection is lost it listens again after ``Configuration/reconnectDelay``;
-    /// what was notified meanwhile is not received.
-    public func listen(to namespaces: [String], receive: @escaping @Sendable (SocketIOClusterMessage) async -> Void) async {
+    /// what was notified meanwhile is not received. `listening` runs each time the channels are
+    /// listened to, before the first message is handed on (to catch up on what was missed); when
+    /// it throws, the transport listens again.
+    public func listen(
+        to namespaces: [String], listening: @escaping @Sendable () async throws -> Void = {},
+        receive: @escaping @Sendable (SocketIOClusterMessage) async -> Void
+    ) async {
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
                     try await Self.listen(on: namespaces.map(channel(for:))[...], connection: connection, collected: []) { channels in
+                        try await listening()
                         try await withThrowingTaskGroup(of: Void.self) { group in
                             for notifications in channels {
                                 group.addTask {

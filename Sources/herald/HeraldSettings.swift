@@ -93,7 +93,7 @@ struct HeraldSettings: Sendable {
     static let recoveryStore = Setting(
         "recovery-store", .choice(["sqlite", "postgres", "memory"]), default: "sqlite",
         help:
-            "Where recovery keeps events and sessions: 'sqlite' (durable across restarts and crashes: in the embedded queue's file, else in recovery-path), 'postgres' (durable, in postgres-url's database, for a herald without a disk of its own) or 'memory' (lost when herald stops)."
+            "Where recovery keeps events and sessions: 'sqlite' (durable across restarts and crashes: in the embedded queue's file, else in recovery-path), 'postgres' (durable, in postgres-url's database, for a herald without a disk of its own, and shared by a cluster's nodes: the default with cluster = postgres) or 'memory' (lost when herald stops)."
     )
     static let recoveryPath = Setting(
         "recovery-path", .text("<file>"), default: "herald-recovery.sqlite",

@@ -57,8 +57,14 @@ extension ServePlan {
             } else {
                 outbox = nil
             }
+            // In a cluster the nodes share recovery's tables, each writing as itself.
+            var tables = Self.recoveryTables
+            if let cluster {
+                tables.node = PostgresCluster.makeUID()
+                tables.scope = cluster.transport.channelPrefix + "#"
+            }
             let recovery =
-                try recoveryStore == .postgres ? PostgresRecoveryStore(client: client, configuration: Self.recoveryTables, logger: logger) : nil
+                try recoveryStore == .postgres ? PostgresRecoveryStore(client: client, configuration: tables, logger: logger) : nil
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     try await transport?.prepare()
@@ -87,7 +93,8 @@ extension ServePlan {
                 }
             }
             let node = PostgresNode(
-                cluster: transport.map { PostgresCluster(transport: $0, configuration: cluster!.heartbeats, logger: logger) }, outbox: outbox,
+                cluster: transport.map { PostgresCluster(transport: $0, configuration: cluster!.heartbeats, recovery: recovery, logger: logger) },
+                outbox: outbox,
                 recovery: recovery, tasks: tasks)
             if let cluster = node.cluster {
                 logger.info(

@@ -133,7 +133,16 @@ struct ServePlan {
         } else if let key = [S.outboxTable, S.outboxMaxReceives].first(where: settings.isGiven) {
             throw settings.problem(key, "is set, but queue is \(settings.value(S.queue)): use --queue postgres or remove \(key.name)")
         }
-        switch (settings.value(S.recovery), settings.value(S.recoveryStore), source) {
+        // In a cluster every node replays every client's events: they live in PostgreSQL.
+        let inCluster = settings.value(S.cluster) == "postgres"
+        if inCluster, settings.value(S.recovery), settings.isGiven(S.recoveryStore), settings.value(S.recoveryStore) != "postgres" {
+            throw settings.problem(
+                S.recoveryStore,
+                "is \(settings.value(S.recoveryStore)), but in a cluster recovery keeps its events and sessions in PostgreSQL, so that any node recovers any client: use recovery-store = postgres (the default with cluster = postgres) or remove it"
+            )
+        }
+        let storeName = inCluster && !settings.isGiven(S.recoveryStore) ? "postgres" : settings.value(S.recoveryStore)
+        switch (settings.value(S.recovery), storeName, source) {
         case (false, _, _), (true, "memory", _):
             if settings.isGiven(S.recoveryPath) {
                 throw settings.problem(S.recoveryPath, "is set, but recovery-store is memory: remove recovery-path or use recovery-store = sqlite")
@@ -238,12 +247,6 @@ struct ServePlan {
                 throw settings.problem(key, "is set, but cluster is none: add --cluster postgres or remove \(key.name)")
             }
             return nil
-        }
-        if settings.value(S.recovery) {
-            throw settings.problem(
-                S.recovery,
-                "is not available with cluster = postgres yet: a client's missed events would be replayed from its node's log only, without the other nodes' broadcasts; remove --recovery or --cluster"
-            )
         }
         var transport = PostgresClusterTransport.Configuration()
         let prefix = settings.value(S.clusterChannelPrefix)

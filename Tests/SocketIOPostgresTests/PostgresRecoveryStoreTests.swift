@@ -126,6 +126,89 @@ struct PostgresRecoveryStoreTests {
         }
     }
 
+    /// Stores of cluster nodes sharing one set of tables, each with its node id and scope.
+    func withSharedStores(
+        _ nodes: [(node: String, scope: String)], _ body: ([PostgresRecoveryStore]) async throws -> Void
+    ) async throws {
+        let prefix = "recovery_\(UInt32.random(in: 0...UInt32.max))"
+        let client = PostgresClient(configuration: try PostgresClusterTransport.clientConfiguration(url: try #require(postgresURL)))
+        let stores = try nodes.map { node, scope in
+            var configuration = PostgresRecoveryStore.Configuration()
+            configuration.tablePrefix = prefix
+            configuration.node = node
+            configuration.scope = scope
+            return try PostgresRecoveryStore(client: client, configuration: configuration, logger: Logger(label: "test.recovery"))
+        }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            for store in stores {
+                try await store.prepare()
+                await store.run()
+                #expect(await store.waitForLock(), "shared tables take no lock")
+            }
+            try await body(stores)
+            group.cancelAll()
+        }
+    }
+
+    /// Sequences an event of `messageID` in `namespace` through `store`; its payload is "<offset>".
+    func sequence(_ store: PostgresRecoveryStore, _ namespace: String = "/", messageID: String? = nil) async throws -> UInt64? {
+        try await store.sequence(
+            namespace: namespace, messageID: messageID,
+            event: { self.event(namespace, $0, at: Self.date(Date().timeIntervalSince1970), id: messageID) },
+            publish: { _, connection in try await connection.query("SELECT 1", logger: Logger(label: "test.recovery")) })
+    }
+
+    @Test("nodes sharing the tables number a namespace's events one after the other, once per message id, apart from other clusters")
+    func sharedSequence() async throws {
+        try await withSharedStores([("a", "one#"), ("b", "one#"), ("c", "two#")]) { stores in
+            let first = try #require(try await sequence(stores[0], messageID: "m-1"))
+            #expect(try await sequence(stores[1]) == first + 1)
+            #expect(try await sequence(stores[0], messageID: "m-1") == nil, "a message id is sequenced once")
+            #expect(try await sequence(stores[1], messageID: "m-1") == nil, "by any node")
+            #expect(try await sequence(stores[1], messageID: "m-2") == first + 2)
+            #expect(try await sequence(stores[0], "/chat") != nil, "each namespace has its own sequence")
+            // Another cluster on the same tables has a sequence of its own, and sees none of these.
+            let other = try #require(try await sequence(stores[2], messageID: "m-1"))
+            let (events, last) = try await stores[1].events(of: "/", after: first, since: .distantPast)
+            #expect(events.map(\.offset) == [first + 1, first + 2])
+            #expect(events.map(\.messageID) == [nil, "m-2"])
+            #expect(last == first + 2)
+            let (theirs, theirLast) = try await stores[2].events(of: "/", after: 0, since: .distantPast)
+            #expect(theirs.map(\.offset) == [other])
+            #expect(theirLast == other)
+            #expect(try await stores[0].load(since: .distantPast).events.count == 4, "a node restores its own cluster's events")
+        }
+    }
+
+    @Test("a session moves to the node its client comes back to; the node that kept it no longer writes or forgets it")
+    func claims() async throws {
+        let now = Self.date(Date().timeIntervalSince1970)
+        try await withSharedStores([("a", "one#"), ("b", "one#")]) { stores in
+            var batch = SocketIORecoveryBatch(pruneBefore: now - 120)
+            batch.sessions = [session("p1", gone: nil, rooms: ["id-p1", "r"])]
+            try await stores[0].write(batch)
+            #expect(try await stores[0].load(since: now - 120).sessions.isEmpty, "a node of a cluster restores no sessions")
+
+            let claimed = try #require(try await stores[1].claimSession(pid: "p1", namespace: "/", since: now - 120))
+            #expect(claimed.rooms == ["id-p1", "r"])
+            #expect(claimed.disconnectedAt != nil, "a session still connected when taken over counts as gone")
+            #expect(try await stores[1].claimSession(pid: "p1", namespace: "/chat", since: now - 120) == nil, "in its own namespace only")
+            // The node that kept it learns late that its client left: that changes nothing.
+            var late = SocketIORecoveryBatch(pruneBefore: now - 120)
+            late.sessions = [session("p1", gone: now, rooms: ["stale"])]
+            try await stores[0].write(late)
+            var forget = SocketIORecoveryBatch(pruneBefore: now - 120)
+            forget.removedSessions = ["p1"]
+            try await stores[0].write(forget)
+            let again = try #require(try await stores[1].claimSession(pid: "p1", namespace: "/", since: now - 120))
+            #expect(again.rooms == ["id-p1", "r"])
+            // Its new node forgets it once it is recovered: then no node takes it over.
+            try await stores[1].write(forget)
+            #expect(try await stores[0].claimSession(pid: "p1", namespace: "/", since: now - 120) == nil)
+        }
+    }
+
     @Test("a table prefix that is not a plain SQL identifier is refused")
     func refusesBadPrefix() throws {
         var configuration = PostgresRecoveryStore.Configuration()

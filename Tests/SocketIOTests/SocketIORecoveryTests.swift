@@ -1,4 +1,5 @@
 import EngineIO
+import Foundation
 import NIOCore
 import Testing
 
@@ -125,6 +126,56 @@ struct SocketIORecoveryTests {
     func session(_ pid: String, namespace: String = "/", at time: ContinuousClock.Instant) -> SocketIORecoverySession {
         SocketIORecoverySession(
             id: "id-\(pid)", pid: pid, namespace: namespace, rooms: ["id-\(pid)"], data: .null, admittedAtOffset: 0, disconnectedAt: time)
+    }
+
+    /// An event a sequencing cluster numbered `offset`.
+    func sequenced(_ offset: UInt64) -> SocketIOStoredEvent {
+        SocketIOStoredEvent(
+            namespace: "/", offset: offset, rooms: [], except: [], payloads: [.text(ByteBuffer(string: #"2["e","\#(offset)"]"#))],
+            emittedAt: Date(), messageID: nil)
+    }
+
+    @Test(
+        "sequenced events are delivered in the cluster's order: the next one goes, a seen one does not, a gap asks for what is missing",
+        arguments: [
+            // (where the cluster's sequence was said to stand, offsets appended, outcomes, offsets delivered)
+            (nil, [500, 501, 502], [SocketIOSequencedDelivery.delivered, .delivered, .delivered], [500, 501, 502]),
+            (nil, [500, 500, 499], [.delivered, .seen, .seen], [500]),
+            (nil, [500, 503, 501], [.delivered, .missing(after: 500), .delivered], [500, 501]),
+            (UInt64(41), [42, 43], [.delivered, .delivered], [42, 43]),
+            (UInt64(41), [44], [.missing(after: 41)], []),
+            (UInt64(41), [41, 40], [.seen, .seen], []),
+        ] as [(UInt64?, [UInt64], [SocketIOSequencedDelivery], [UInt64])])
+    func sequencedAppends(start: UInt64?, offsets: [UInt64], outcomes: [SocketIOSequencedDelivery], delivered: [UInt64]) {
+        // The log's own start (100, as after a restart on the wall clock) is not the cluster's.
+        let log = log()
+        if let start { log.startSequence(after: start) }
+        var handed: [UInt64] = []
+        let results = offsets.map { offset in log.appendSequenced(sequenced(offset)) { _ in handed.append(offset) } }
+        #expect(results == outcomes)
+        #expect(handed == delivered)
+        #expect(log.sequencePosition == delivered.last ?? start ?? 0)
+        // What was delivered replays to a client that saw the first of it.
+        if delivered.count > 1 {
+            guard case .events(let events) = log.replay(after: delivered[0], through: log.lastOffset, rooms: [], limit: 100) else {
+                Issue.record("no replay")
+                return
+            }
+            #expect(events.count == delivered.count - 1)
+        }
+    }
+
+    @Test("the cluster's sequence never goes back behind a kept event, and a log restored from a store goes on from its newest")
+    func sequenceStart() {
+        // The log's own start (the wall clock when it was made) is past the cluster's offsets.
+        let log = SocketIORecoveryLog(namespace: "/", window: .seconds(120), maxBytes: 1 << 20, lastOffset: 1000)
+        log.restore([sequenced(300), sequenced(301)])
+        #expect(log.sequencePosition == 301)
+        log.startSequence(after: 200)
+        #expect(log.appendSequenced(sequenced(302)) { _ in } == .delivered)
+        log.startSequence(after: 310)
+        #expect(log.appendSequenced(sequenced(311)) { _ in } == .delivered)
+        #expect(log.sequencePosition == 311)
     }
 
     @Test("a kept session comes back once, in its own namespace, within its window")

@@ -66,6 +66,9 @@ def lines(text):
     (["serve", "--auth", "none", "--recovery", "--recovery-store", "postgres", "--postgres-url", "postgres://u@127.0.0.1/d",
       "--recovery-path", "r.sqlite"],
      "herald: recovery-path (from --recovery-path): is set, but recovery-store is postgres: remove recovery-path or use recovery-store = sqlite"),
+    (["serve", "--auth", "none", "--recovery", "--recovery-store", "sqlite", "--cluster", "postgres", "--postgres-url", "postgres://u@127.0.0.1/d"],
+     "herald: recovery-store (from --recovery-store): is sqlite, but in a cluster recovery keeps its events and sessions in PostgreSQL, "
+     "so that any node recovers any client: use recovery-store = postgres (the default with cluster = postgres) or remove it"),
     (["serve", "--auth", "none", "--postgres-url", "postgres://u@127.0.0.1/d"],
      "herald: postgres-url (from --postgres-url): is set, but none of cluster, queue and recovery-store is postgres: add --cluster postgres, --queue postgres or --recovery-store postgres, or remove postgres-url"),
     (["serve", "--auth", "none", "--recovery", "--recovery-path", "r.sqlite"],

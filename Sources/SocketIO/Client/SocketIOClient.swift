@@ -1,4 +1,5 @@
 import EngineIO
+import Foundation
 import Logging
 import NIOCore
 
@@ -96,15 +97,57 @@ final class SocketIOClient: EngineIOConnectionDelegate {
         }
         // Broadcasts made from now on visit this loop, so none misses the socket that follows.
         namespace.localSockets.prepare(eventLoop)
-        if case (let session, let offset)? = recoverableSession(in: namespace, auth: auth), let log = namespace.recoveryLog {
-            let socket = SocketIOSocket(namespace: namespace, client: self, member: member, auth: auth, restoring: session)
-            let skip = server.configuration.connectionStateRecovery?.skipMiddlewares ?? true
-            runMiddlewares(skip ? [] : namespace.middlewares, of: socket) { [self] in
-                admitRecovered(socket, session: session, after: offset, log: log, auth: auth)
-            }
-            return
+        guard let (pid, sentOffset) = recoveryRequest(in: namespace, auth: auth) else {
+            return connectNew(to: namespace, auth: auth, member: member)
         }
-        connectNew(to: namespace, auth: auth, member: member)
+        if let session = server.sessions?.take(pid: pid, namespace: namespace.name, now: .now) {
+            return recover(session, sentOffset: sentOffset, in: namespace, auth: auth, member: member)
+        }
+        guard let shared = server.configuration.connectionStateRecovery?.store as? any SocketIOSharedRecoveryStore else {
+            server.statistics.recovery(.unknownSession)
+            return connectNew(to: namespace, auth: auth, member: member)
+        }
+        // Another server of the cluster may have kept it (its client came here when that one died).
+        let since = Date() - TimeInterval(server.configuration.connectionStateRecovery?.maxDisconnectionDuration.components.seconds ?? 0)
+        Task { [self] in
+            var claimed: SocketIORecoverySession?
+            do {
+                claimed = try await shared.claimSession(pid: pid, namespace: namespace.name, since: since).flatMap {
+                    SocketIORecoverySession(stored: $0)
+                }
+            } catch {
+                namespace.logger.warning("Could not look up a session in the shared recovery store", metadata: ["error": "\(error)"])
+            }
+            onLoop { [self, claimed] in
+                guard let claimed else {
+                    server.statistics.recovery(.unknownSession)
+                    return connectNew(to: namespace, auth: auth, member: member)
+                }
+                recover(claimed, sentOffset: sentOffset, in: namespace, auth: auth, member: member)
+            }
+        }
+    }
+
+    /// A kept session comes back: its socket is restored with the events missed since
+    /// `sentOffset` (since it was admitted, when the client sent none), unless the log cannot
+    /// replay them (then it gets a new socket).
+    private func recover(
+        _ session: SocketIORecoverySession, sentOffset: UInt64?, in namespace: SocketIONamespace, auth: SocketIOValue?,
+        member: SocketIOClientStateMachine.Member
+    ) {
+        guard let log = namespace.recoveryLog else { return connectNew(to: namespace, auth: auth, member: member) }
+        // Taken once: the store forgets it too (a recovered socket writes it again when admitted).
+        server.recoveryWriter?.forget(pid: session.pid)
+        let offset = sentOffset ?? session.admittedAtOffset
+        if let refusal = log.refusal(after: offset, through: log.lastOffset, rooms: session.rooms, limit: replayLimit) {
+            server.statistics.recovery(refusal.outcome)
+            return connectNew(to: namespace, auth: auth, member: member)
+        }
+        let socket = SocketIOSocket(namespace: namespace, client: self, member: member, auth: auth, restoring: session)
+        let skip = server.configuration.connectionStateRecovery?.skipMiddlewares ?? true
+        runMiddlewares(skip ? [] : namespace.middlewares, of: socket) { [self] in
+            admitRecovered(socket, session: session, after: offset, log: log, auth: auth)
+        }
     }
 
     /// A new socket: its middlewares run, then it is admitted.
@@ -134,40 +177,25 @@ final class SocketIOClient: EngineIOConnectionDelegate {
 
     // MARK: Recovery
 
-    /// The kept session a CONNECT asks for (`{pid, offset}` in its payload, as the reference
-    /// client sends them), taken from the table, and the offset the client has seen everything up
-    /// to: the one it sent or, when it received no event and so sent none, the one it was admitted
-    /// at. `nil` (a new session) when recovery is off, the pid is unknown or expired, the offset is
-    /// not one, or the log cannot replay from it.
-    private func recoverableSession(in namespace: SocketIONamespace, auth: SocketIOValue?) -> (SocketIORecoverySession, UInt64)? {
-        guard let sessions = server.sessions, let log = namespace.recoveryLog, let object = auth?.objectValue,
-            let pid = object["pid"]?.stringValue
+    /// The session a CONNECT asks to recover (`{pid, offset}` in its payload, as the reference
+    /// client sends them): its pid, and the offset the client has seen everything up to (`nil`
+    /// when it received no event, and so sent none). `nil` (a new session) when recovery is off,
+    /// no pid is given, or the offset is not one.
+    private func recoveryRequest(in namespace: SocketIONamespace, auth: SocketIOValue?) -> (pid: String, offset: UInt64?)? {
+        guard server.sessions != nil, namespace.recoveryLog != nil, let object = auth?.objectValue, let pid = object["pid"]?.stringValue
         else { return nil }
-        let sentOffset: UInt64?
         switch object["offset"] {
-        case nil: sentOffset = nil
+        case nil: return (pid, nil)
         case .string(let text)?:
             guard let offset = SocketIORecoveryOffset.parse(text) else {
                 server.statistics.recovery(.unknownOffset)
                 return nil
             }
-            sentOffset = offset
+            return (pid, offset)
         default:
             server.statistics.recovery(.unknownOffset)
             return nil
         }
-        guard let session = sessions.take(pid: pid, namespace: namespace.name, now: .now) else {
-            server.statistics.recovery(.unknownSession)
-            return nil
-        }
-        // Taken once: the store forgets it too (a recovered socket writes it again when admitted).
-        server.recoveryWriter?.forget(pid: pid)
-        let offset = sentOffset ?? session.admittedAtOffset
-        if let refusal = log.refusal(after: offset, through: log.lastOffset, rooms: session.rooms, limit: replayLimit) {
-            server.statistics.recovery(refusal.outcome)
-            return nil
-        }
-        return (session, offset)
     }
 
     /// The most events replayed to one recovering socket.

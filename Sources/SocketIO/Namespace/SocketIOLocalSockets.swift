@@ -35,9 +35,13 @@ public final class SocketIOLocalSockets: Sendable {
     /// Told of each broadcast of another server once it was written here (``broadcastFromPeer(_:options:delivered:)``).
     private let peerBroadcastObservers = Mutex<[@Sendable (SocketIOPeerBroadcast) -> Void]>([])
 
-    init(namespace: String, backlog: EngineIOBroadcastBacklog) {
+    /// The namespace's events a recovering socket may have missed, when recovery is on.
+    let recoveryLog: SocketIORecoveryLog?
+
+    init(namespace: String, backlog: EngineIOBroadcastBacklog, recoveryLog: SocketIORecoveryLog? = nil) {
         self.namespace = namespace
         self.backlog = backlog
+        self.recoveryLog = recoveryLog
     }
 
     /// How many sockets are connected here.
@@ -135,6 +139,45 @@ public final class SocketIOLocalSockets: Sendable {
             delivered?(recipients)
         }
     }
+
+    /// Logs and writes an event that a sequencing cluster gave its offset
+    /// (``SocketIOSequencingAdapter``), when it is the namespace's next one; `fromPeer` when another
+    /// server emitted it (the ``onPeerBroadcast(_:)`` observers are then told, with `data`, the
+    /// event name and arguments, when given). `delivered` is
+    /// called with the recipients once every loop wrote it. Without recovery the event is written
+    /// as it comes.
+    public func deliverSequenced(
+        _ event: SocketIOStoredEvent, fromPeer: Bool, data: SocketIOValue? = nil, delivered: (@Sendable (Int) -> Void)? = nil
+    ) -> SocketIOSequencedDelivery {
+        var selection = SocketIOBroadcastOptions()
+        (selection.rooms, selection.except) = (event.rooms, event.except)
+        let options = selection
+        let observers = fromPeer ? peerBroadcastObservers.withLock { $0 } : []
+        @Sendable func write(_ packet: SocketIOOutboundPacket) {
+            broadcast(packet, options: options, queued: true, only: nil) { recipients in
+                if !observers.isEmpty {
+                    let broadcast = SocketIOPeerBroadcast(data: data, rooms: options.rooms, recipients: recipients)
+                    for observer in observers { observer(broadcast) }
+                }
+                delivered?(recipients)
+            }
+        }
+        guard let recoveryLog else {
+            write(SocketIOOutboundPacket(frames: event.payloads.map { EngineIOFrame(EngineIOPacket(.message, $0)) }))
+            return .delivered
+        }
+        return recoveryLog.appendSequenced(event) { write($0) }
+    }
+
+    /// The cluster's sequence of this namespace stands at `last`: the next sequenced event is
+    /// `last + 1` (call it once the events up to `last` were delivered).
+    public func startSequence(after last: UInt64) {
+        recoveryLog?.startSequence(after: last)
+    }
+
+    /// The offset of the last sequenced event logged, or of the newest event kept while the
+    /// cluster's sequence is not known yet (0 without recovery or events).
+    public var sequencePosition: UInt64 { recoveryLog?.sequencePosition ?? 0 }
 
     /// Calls `observer` for each broadcast of another server of the cluster, once it was written
     /// to this server's sockets (for statistics: it runs on an event loop, and must be quick).

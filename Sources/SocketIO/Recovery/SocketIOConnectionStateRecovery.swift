@@ -54,6 +54,16 @@ struct SocketIORecoverySession: Sendable, Equatable {
 }
 
 extension SocketIORecoverySession {
+    /// The session a store kept (`nil` when its data is not JSON); one still connected belonged
+    /// to a server that died, and counts as gone now.
+    init?(stored: SocketIOStoredSession, now: ContinuousClock.Instant = .now, wallClock: Date = Date()) {
+        guard let data = try? JSON.parse(ByteBuffer(string: stored.data).readableBytesView) else { return nil }
+        let age = stored.disconnectedAt.map { max(0, wallClock.timeIntervalSince($0)) } ?? 0
+        self.init(
+            id: stored.id, pid: stored.pid, namespace: stored.namespace, rooms: stored.rooms, data: data,
+            admittedAtOffset: stored.admittedAtOffset, disconnectedAt: now - .milliseconds(Int64(age * 1000)))
+    }
+
     /// The session as a store keeps it; `disconnectedAt` `nil` for a socket still connected.
     func stored(disconnectedAt: Date?) -> SocketIOStoredSession {
         var json = ByteBuffer()

@@ -68,6 +68,9 @@ final class SocketIORecoveryLog: Sendable {
         var pending: [Pending] = []
         /// The queue message ids of the kept and pending events.
         var messageIDs: Set<String> = []
+        /// With a sequencing cluster: whether `lastOffset` is the cluster's (the next event is
+        /// then `lastOffset + 1`), rather than this log's own start.
+        var sequenceKnown = false
     }
 
     private let state: Mutex<State>
@@ -175,6 +178,59 @@ final class SocketIORecoveryLog: Sendable {
                 handed += 1
             }
             state.pending.removeFirst(handed)
+        }
+    }
+
+    /// An event the cluster gave its offset (``SocketIOSequencingAdapter``): kept and handed to
+    /// `deliver` under the lock when it is the next one, so that every loop runs the namespace's
+    /// events in offset order. The first event after the log started is taken as it comes, unless
+    /// ``startSequence(after:)`` said where the cluster's sequence stands.
+    func appendSequenced(
+        _ event: SocketIOStoredEvent, now: ContinuousClock.Instant = .now, deliver: (SocketIOOutboundPacket) -> Void
+    )
+        -> SocketIOSequencedDelivery
+    {
+        state.withLock { state in
+            if let position = Self.sequencePosition(state) {
+                if event.offset <= position { return .seen }
+                if event.offset != position &+ 1 { return .missing(after: position) }
+            }
+            let frames = event.payloads.map { EngineIOFrame(EngineIOPacket(.message, $0)) }
+            let bytes = frames.reduce(0) { $0 + $1.webSocketFrame.readableBytes }
+            let age = max(0, Date().timeIntervalSince(event.emittedAt))
+            let entry = Entry(
+                offset: event.offset, rooms: event.rooms, except: event.except, frames: frames, bytes: bytes,
+                time: now - .milliseconds(Int64(age * 1000)), messageID: event.messageID)
+            state.sequenceKnown = true
+            state.lastAssigned = event.offset
+            if let id = event.messageID { state.messageIDs.insert(id) }
+            keep(entry, &state, now: now)
+            deliver(SocketIOOutboundPacket(frames: frames))
+            return .delivered
+        }
+    }
+
+    /// Where the cluster's sequence stands for this log: the last event appended once it is
+    /// known, else the newest event kept (0 when none).
+    var sequencePosition: UInt64 {
+        state.withLock { Self.sequencePosition($0) ?? 0 }
+    }
+
+    /// The last event of the cluster's sequence this log has, `nil` when it has none.
+    private static func sequencePosition(_ state: State) -> UInt64? {
+        state.sequenceKnown ? state.lastOffset : state.entries.last?.offset
+    }
+
+    /// The cluster's sequence of this namespace stands at `last` (every event up to it was
+    /// appended, or is gone from the cluster too): the next event expected is `last + 1`. Never
+    /// goes back behind an event kept.
+    func startSequence(after last: UInt64) {
+        state.withLock { state in
+            guard last >= (state.entries.last?.offset ?? 0) else { return }
+            state.lastOffset = last
+            state.lastAssigned = last
+            state.floor = min(state.floor, last)
+            state.sequenceKnown = true
         }
     }
 

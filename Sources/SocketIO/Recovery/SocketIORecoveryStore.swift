@@ -18,6 +18,14 @@ public protocol SocketIORecoveryStore: Sendable {
     func write(_ batch: SocketIORecoveryBatch) async throws
 }
 
+/// A store that the servers of a cluster share: a client whose server died comes back on another
+/// one, which takes its session over from the store.
+public protocol SocketIOSharedRecoveryStore: SocketIORecoveryStore {
+    /// Takes the session `pid` of `namespace` over from whichever server kept it (connected or
+    /// gone since `since`), so that no other server recovers it as well; `nil` when there is none.
+    func claimSession(pid: String, namespace: String, since: Date) async throws -> SocketIOStoredSession?
+}
+
 /// One logged event, as a store keeps it: written once per broadcast, never per recipient.
 public struct SocketIOStoredEvent: Sendable, Hashable {
     public var namespace: String

@@ -36,13 +36,7 @@ final class SocketIOSessionTable: Sendable {
     /// Takes back the sessions a store kept, oldest first; those still connected belonged to a
     /// server that died, and count as gone now.
     func restore(_ stored: [SocketIOStoredSession], now: ContinuousClock.Instant = .now, wallClock: Date = Date()) {
-        let sessions = stored.compactMap { stored -> SocketIORecoverySession? in
-            guard let data = try? JSON.parse(ByteBuffer(string: stored.data).readableBytesView) else { return nil }
-            let age = stored.disconnectedAt.map { max(0, wallClock.timeIntervalSince($0)) } ?? 0
-            return SocketIORecoverySession(
-                id: stored.id, pid: stored.pid, namespace: stored.namespace, rooms: stored.rooms, data: data,
-                admittedAtOffset: stored.admittedAtOffset, disconnectedAt: now - .milliseconds(Int64(age * 1000)))
-        }
+        let sessions = stored.compactMap { SocketIORecoverySession(stored: $0, now: now, wallClock: wallClock) }
         for session in sessions.sorted(by: { $0.disconnectedAt < $1.disconnectedAt }) { keep(session) }
     }
 

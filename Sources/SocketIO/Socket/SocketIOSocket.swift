@@ -167,7 +167,7 @@ public final class SocketIOSocket: Sendable {
     /// Writes an event to this client. With recovery on it goes through the namespace's recovery
     /// log, as a broadcast to the socket's own room on its loop, and carries its offset (as in the
     /// reference), so that it is replayed if the client misses it.
-    private func sendEvent(_ packet: (String?) -> SocketIOOutboundPacket) {
+    private func sendEvent(_ packet: @escaping @Sendable (String?) -> SocketIOOutboundPacket) {
         guard namespace.recoveryLog != nil else {
             connection.send(packet(nil).frames)
             return
