@@ -157,9 +157,10 @@ public final class PostgresCluster: Sendable {
         await publishing.value
         // The peers forget this node at once rather than after their heartbeat timeout (on a task
         // of its own: this one is cancelled, and so would be its queries).
+        // A database that is gone gets one publish timeout, not the rest of the shutdown.
         let goodbyes = namespaces.map { SocketIOClusterMessage(uid: uid, namespace: $0, type: .adapterClose) }
         await Task { [transport] in
-            for goodbye in goodbyes { try? await transport.publish(goodbye) }
+            try? await self.withinTimeout { try await transport.publish(goodbyes) }
         }.value
     }
 
@@ -242,18 +243,23 @@ public final class PostgresCluster: Sendable {
         try await withinTimeout { try await self.transport.publish(messages) }
     }
 
-    /// Runs `body`, failing when it takes longer than ``Configuration/publishTimeout``.
+    /// Runs `body`, failing when it takes longer than ``Configuration/publishTimeout``. The
+    /// caller does not wait for a `body` that ignores its cancellation (a query on a connection
+    /// the server dropped mid-transaction can hang until the socket gives up): the publishes
+    /// behind it go on.
     private func withinTimeout<Result: Sendable>(_ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
         let timeout = configuration.publishTimeout
-        return try await withThrowingTaskGroup(of: Result.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw PostgresClusterError("PostgreSQL did not answer within \(timeout)")
+        let outcome = FirstOutcome<Result>()
+        return try await withCheckedThrowingContinuation { continuation in
+            outcome.start(continuation)
+            let work = Task {
+                do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) }
             }
-            defer { group.cancelAll() }
-            guard let result = try await group.next() else { throw CancellationError() }
-            return result
+            Task {
+                try? await Task.sleep(for: timeout)
+                outcome.finish(.failure(PostgresClusterError("PostgreSQL did not answer within \(timeout)")))
+                work.cancel()
+            }
         }
     }
 
@@ -716,6 +722,20 @@ final class PostgresAdapter: SocketIOSequencingAdapter {
     static func outbound(_ value: SocketIOValue, namespace: String, isVolatile: Bool) -> SocketIOOutboundPacket? {
         guard let type = value["type"]?.intValue, type == 2 || type == 5, let data = value["data"], data.arrayValue != nil else { return nil }
         return SocketIOOutboundPacket(SocketIOPacket(type: .event, namespace: namespace, data: data), isVolatile: isVolatile)
+    }
+}
+
+/// Resumes a continuation with the first result it is given.
+private final class FirstOutcome<Value: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<Value, any Error>?>(nil)
+
+    func start(_ continuation: CheckedContinuation<Value, any Error>) { self.continuation.withLock { $0 = continuation } }
+
+    func finish(_ result: Result<Value, any Error>) {
+        continuation.withLock { continuation in
+            continuation?.resume(with: result)
+            continuation = nil
+        }
     }
 }
 

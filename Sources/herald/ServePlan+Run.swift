@@ -10,6 +10,7 @@ import ServiceLifecycle
 import SocketIO
 import SocketIOHummingbird
 import SocketIOPostgres
+import Synchronization
 
 extension ServePlan {
     /// Runs the gateway until SIGTERM or SIGINT. Every start-up failure becomes one
@@ -52,9 +53,15 @@ extension ServePlan {
             for file in opened { try? await file.close() }
             throw error
         }
-        // The sessions of the clients just closed are written before the files and the database close.
-        await gateway.io.flushRecoveryState()
-        await node?.close()
+        // The sessions of the clients just closed are written before the files and the database
+        // close; a store that is gone (PostgreSQL down) gets 10 s, not a herald that never exits.
+        let io = gateway.io
+        if !(await FinishedInTime.wait(.seconds(10), for: { await io.flushRecoveryState() })) {
+            logger.warning("The recovery store did not take the last sessions within 10 s; their clients may not be recovered")
+        }
+        if let node, !(await FinishedInTime.wait(.seconds(10), for: { await node.close() })) {
+            logger.warning("The PostgreSQL connections did not close within 10 s; stopping without them")
+        }
         for file in opened {
             do {
                 try await file.close()
@@ -287,5 +294,33 @@ struct SocketIODrainService: Service {
         gateway.stats.beginShutdown()
         logger.info("closing client connections", metadata: ["clients": "\(gateway.io.engine.connectionCount)"])
         gateway.io.close()
+    }
+}
+
+/// Waits for work up to a limit, without waiting for the work itself when the limit comes first.
+private final class FinishedInTime: Sendable {
+    private let continuation = Mutex<CheckedContinuation<Bool, Never>?>(nil)
+
+    /// Whether `work` finished within `limit`.
+    static func wait(_ limit: Duration, for work: @escaping @Sendable () async -> Void) async -> Bool {
+        let waiting = FinishedInTime()
+        return await withCheckedContinuation { continuation in
+            waiting.continuation.withLock { $0 = continuation }
+            Task {
+                await work()
+                waiting.finish(true)
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                waiting.finish(false)
+            }
+        }
+    }
+
+    private func finish(_ inTime: Bool) {
+        continuation.withLock { continuation in
+            continuation?.resume(returning: inTime)
+            continuation = nil
+        }
     }
 }

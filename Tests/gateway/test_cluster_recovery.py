@@ -4,6 +4,7 @@ dies comes back on another node and gets every event it missed, whichever node p
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -83,6 +84,34 @@ def test_a_client_whose_node_is_killed_recovers_on_another_node_with_every_event
         assert offsets == sorted(set(offsets)), "each event once, in the order of its offset"
         assert 'herald_recoveries_total{outcome="recovered"} 1\n' in second.get("/metrics")
         back.close()
+    finally:
+        first.stop()
+        second.stop()
+
+
+POSTGRES_CTL = os.environ.get("HERALD_TEST_POSTGRES_CTL")
+
+
+@pytest.mark.skipif(not POSTGRES_CTL, reason="run through scripts/test (needs a PostgreSQL it may stop)")
+def test_a_node_whose_postgres_is_gone_still_stops_on_sigterm_and_says_what_it_could_not_write():
+    """PostgreSQL stops under a node with a connected client; SIGTERM still stops the node, with
+    status 0, bounded waits (the goodbye, the client's last session, the connections) instead of
+    waiting for a database that does not come back, and warnings naming what was not written."""
+    first, second = nodes(2)
+    try:
+        second.stop()
+        ws, _ = connect(first.url, {"token": token({"sub": "1", "exp": int(time.time()) + 600})})
+        subprocess.run([POSTGRES_CTL, "stop"], check=True, stdout=subprocess.DEVNULL)
+        try:
+            first.signal(signal.SIGTERM)
+            assert first.process.wait(timeout=60) == 0
+        finally:
+            subprocess.run([POSTGRES_CTL, "start"], check=True, stdout=subprocess.DEVNULL)
+        first.log.seek(0)
+        log = first.log.read()
+        assert "The recovery store did not take the last sessions within 10 s" in log
+        assert "herald stopped" in log
+        ws.close()
     finally:
         first.stop()
         second.stop()
