@@ -3,6 +3,8 @@
 #   single  B alone (no cluster), publishes on B;
 #   local   B in a two-node cluster over PostgreSQL, publishes on B (its own clients, plus the publish);
 #   cross   the same cluster, publishes on A: every event reaches B's clients through PostgreSQL.
+#   rlocal, rcross  local and cross with --recovery: each broadcast is sequenced (offset, event row and
+#           notification in one transaction) and reaches every node's clients, B's own too, once it is back.
 # Then B alone with a queue, two ways (each publish is committed to the queue, then consumed and broadcast):
 #   embedded  the default embedded queue (SQLite);
 #   outbox    --queue postgres: the publish inserts into the outbox table, LISTEN wakes the consumer.
@@ -99,6 +101,12 @@ start_node 8291 "${cluster[@]}"
 wait_nodes 8291 2
 measure local 8291
 measure cross 8290
+stop_nodes
+start_node 8290 "${cluster[@]}" --recovery
+start_node 8291 "${cluster[@]}" --recovery
+wait_nodes 8291 2
+measure rlocal 8291
+measure rcross 8290
 stop_nodes
 files=$(mktemp -d)
 queue=(--queue-path "$files/queue.sqlite")
