@@ -90,10 +90,23 @@ public final class PostgresCluster: Sendable {
     public var adapterFactory: SocketIOAdapterFactory {
         { [self] sockets in
             let adapter = PostgresAdapter(cluster: self, sockets: sockets)
-            adapters.withLock { $0[sockets.namespace] = adapter }
+            // A parent of dynamic namespaces ("<dynamic>") has no channel: its children do.
+            guard sockets.namespace.hasPrefix("/") else { return adapter }
+            let joins = adapters.withLock { adapters in
+                defer { adapters[sockets.namespace] = adapter }
+                return running.withLock { $0 } && adapters[sockets.namespace] == nil
+            }
+            if joins {
+                // A namespace made while the cluster runs (a dynamic one): listened to from now on.
+                transport.listen(toMore: sockets.namespace)
+                send(.initialHeartbeat, namespace: sockets.namespace)
+            }
             return adapter
         }
     }
+
+    /// Whether ``run(namespaces:)`` listens.
+    private let running = Mutex(false)
 
     /// The number of servers of a namespace's cluster: this one and its live peers.
     public func serverCount(namespace: String = "/") -> Int {
@@ -140,6 +153,11 @@ public final class PostgresCluster: Sendable {
         // Not a child task: a cancelled run still publishes what its adapters queued, and each
         // message learns whether it was published (a publish gets its timeout at most).
         let publishing = Task { await self.publishOutbox() }
+        // The namespaces that exist listen from the start, with those made meanwhile.
+        let namespaces = adapters.withLock { adapters in
+            running.withLock { $0 = true }
+            return namespaces + adapters.keys.filter { !namespaces.contains($0) }.sorted()
+        }
         await withDiscardingTaskGroup { group in
             group.addTask {
                 await self.transport.listen(to: namespaces, listening: { try await self.catchUp() }) { await self.receive($0) }
@@ -158,7 +176,8 @@ public final class PostgresCluster: Sendable {
         // The peers forget this node at once rather than after their heartbeat timeout (on a task
         // of its own: this one is cancelled, and so would be its queries).
         // A database that is gone gets one publish timeout, not the rest of the shutdown.
-        let goodbyes = namespaces.map { SocketIOClusterMessage(uid: uid, namespace: $0, type: .adapterClose) }
+        let left = adapters.withLock { adapters in namespaces + adapters.keys.filter { !namespaces.contains($0) }.sorted() }
+        let goodbyes = left.map { SocketIOClusterMessage(uid: uid, namespace: $0, type: .adapterClose) }
         await Task { [transport] in
             try? await self.withinTimeout { try await transport.publish(goodbyes) }
         }.value

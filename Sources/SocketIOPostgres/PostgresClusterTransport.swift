@@ -42,6 +42,10 @@ public final class PostgresClusterTransport: Sendable {
     private struct State {
         var listening = false
         var reconnects = 0
+        /// The namespaces listened to, those added while listening included.
+        var namespaces: [String] = []
+        /// Takes the namespaces added while a connection listens.
+        var additions: AsyncStream<String>.Continuation?
     }
 
     /// A transport over `client`. Throws when the table name is not a plain SQL identifier.
@@ -154,31 +158,46 @@ public final class PostgresClusterTransport: Sendable {
         try await connection.query("SELECT pg_notify(\(channel), \(String(buffer: header)))", logger: logger)
     }
 
-    /// Listens on the channels of `namespaces` until the task is cancelled, and hands `receive`
-    /// each message (attachments read from the table), in the order each channel notified them.
-    /// When the connection is lost it listens again after ``Configuration/reconnectDelay``;
-    /// what was notified meanwhile is not received. `listening` runs each time the channels are
-    /// listened to, before the first message is handed on (to catch up on what was missed); when
-    /// it throws, the transport listens again.
+    /// Listens on the channels of `namespaces` (and of those added with ``listen(toMore:)``) until
+    /// the task is cancelled, and hands `receive` each message (attachments read from the table),
+    /// in the order each channel notified them. When the connection is lost it listens again after
+    /// ``Configuration/reconnectDelay``; what was notified meanwhile is not received. `listening`
+    /// runs each time the channels are listened to, before the first message is handed on (to
+    /// catch up on what was missed); when it throws, the transport listens again.
     public func listen(
         to namespaces: [String], listening: @escaping @Sendable () async throws -> Void = {},
         receive: @escaping @Sendable (SocketIOClusterMessage) async -> Void
     ) async {
+        state.withLock { state in
+            for namespace in namespaces where !state.namespaces.contains(namespace) { state.namespaces.append(namespace) }
+        }
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
-                    try await Self.listen(on: namespaces.map(channel(for:))[...], connection: connection, collected: []) { channels in
+                    let (additions, more) = AsyncStream<String>.makeStream()
+                    let current = state.withLock { state in
+                        state.additions = more
+                        return state.namespaces
+                    }
+                    defer {
+                        state.withLock { $0.additions = nil }
+                        more.finish()
+                    }
+                    @Sendable func consume(_ notifications: PostgresNotificationSequence) async throws {
+                        // Any channel that ends ends the connection's listening: the others go with it.
+                        defer { more.finish() }
+                        for try await notification in notifications { await self.handle(notification.payload, receive: receive) }
+                        throw PostgresClusterError("the listening connection closed")
+                    }
+                    try await Self.listen(on: current.map(channel(for:))[...], connection: connection, collected: []) { channels in
                         try await listening()
                         try await withThrowingTaskGroup(of: Void.self) { group in
-                            for notifications in channels {
-                                group.addTask {
-                                    for try await notification in notifications {
-                                        await self.handle(notification.payload, receive: receive)
-                                    }
-                                    throw PostgresClusterError("the listening connection closed")
-                                }
-                            }
+                            for notifications in channels { group.addTask { try await consume(notifications) } }
                             self.state.withLock { $0.listening = true }
+                            for await namespace in additions {
+                                let channel = self.channel(for: namespace)
+                                group.addTask { try await connection.listen(on: channel) { try await consume($0) } }
+                            }
                             try await group.next()
                         }
                     }
@@ -196,6 +215,16 @@ public final class PostgresClusterTransport: Sendable {
             try? await Task.sleep(for: delay)
         }
         state.withLock { $0.listening = false }
+    }
+
+    /// Listens on one more namespace's channel, now if a connection listens, and from then on.
+    public func listen(toMore namespace: String) {
+        let additions = state.withLock { state -> AsyncStream<String>.Continuation? in
+            guard !state.namespaces.contains(namespace) else { return nil }
+            state.namespaces.append(namespace)
+            return state.additions
+        }
+        additions?.yield(namespace)
     }
 
     /// Listens on each channel (`LISTEN`, and `UNLISTEN` when done), then runs `body` with their

@@ -84,6 +84,27 @@ struct ClusterTests {
         }
     }
 
+    @Test("a namespace made after the cluster started (a dynamic one) is listened to: broadcasts in it reach the other node's clients")
+    func dynamicNamespaceAcrossNodes() async throws {
+        let prefix = "cluster-\(UInt32.random(in: 0...UInt32.max))"
+        try await withNode(prefix: prefix) { a, clusterA, _ in
+            try await withNode(prefix: prefix, configure: { io in _ = io.of(matching: { name, _ in name.hasPrefix("/team-") }) }) {
+                b, clusterB, port in
+                try await eventually { clusterA.serverCount() == 2 && clusterB.serverCount() == 2 }
+                // B makes /team-7 when the client connects to it; A when it first emits there.
+                let listener = try PythonProcess(
+                    script: "listen.py",
+                    arguments: ["http://127.0.0.1:\(port)", "--namespace", "/team-7", "--event", "item", "--count", "1", "--timeout", "15"])
+                try await eventually { b.of("/team-7").localSockets.count == 1 }
+                let team = a.of("/team-7")
+                try await eventually { clusterA.serverCount(namespace: "/team-7") == 2 && clusterB.serverCount(namespace: "/team-7") == 2 }
+                team.emit("item", "to the team")
+                let events = try #require(try await listener.result()["events"] as? [[Any]])
+                #expect(events.compactMap { $0.first as? String } == ["to the team"])
+            }
+        }
+    }
+
     @Test("nodes know each other from their heartbeats, and forget one that closes at once")
     func peers() async throws {
         let prefix = "cluster-\(UInt32.random(in: 0...UInt32.max))"
