@@ -42,6 +42,7 @@ public struct HeraldAuthConfiguration: Sendable, CustomStringConvertible {
         case hmac(secret: String)
         case publicKeysPEM(path: String)
         case jwks(path: String)
+        case remoteJWKS(url: String, trustRootsFile: String?)
     }
 
     let kind: Kind
@@ -54,6 +55,13 @@ public struct HeraldAuthConfiguration: Sendable, CustomStringConvertible {
     public static func publicKeys(pemFile path: String) -> Self { Self(kind: .publicKeysPEM(path: path)) }
     /// Tokens verified with the keys of a JWKS file (RS256, ES256…, chosen by `kid`).
     public static func jwks(file path: String) -> Self { Self(kind: .jwks(path: path)) }
+    /// Tokens verified with the keys of a JWKS an identity provider serves at `url` (https):
+    /// fetched at start, again after ten minutes and when a token names an unknown `kid` (at
+    /// most every 30 s). The server is trusted by the system's roots, or by the PEM
+    /// certificates of `trustRootsFile`.
+    public static func jwks(url: String, trustRootsFile: String? = nil) -> Self {
+        Self(kind: .remoteJWKS(url: url, trustRootsFile: trustRootsFile))
+    }
 
     /// Whether clients must present a token.
     public var isEnabled: Bool {
@@ -66,6 +74,7 @@ public struct HeraldAuthConfiguration: Sendable, CustomStringConvertible {
         case .hmac: "HS256 shared secret"
         case .publicKeysPEM(let path): "public keys from \(path)"
         case .jwks(let path): "JWKS from \(path)"
+        case .remoteJWKS(let url, _): "JWKS from \(url)"
         }
     }
 }

@@ -33,7 +33,8 @@ public final class HeraldGateway: Sendable {
         self.configuration = configuration
         self.cluster = cluster
         self.logger = logger
-        self.authenticator = try await JWTAuthenticator.make(configuration.auth, requireExpiration: configuration.requireTokenExpiration)
+        self.authenticator = try await JWTAuthenticator.make(
+            configuration.auth, requireExpiration: configuration.requireTokenExpiration, logger: logger)
         self.expiry = authenticator == nil ? nil : TokenExpiry()
         var socketIO = socketIO
         configuration.applyOrigins(to: &socketIO.engine)

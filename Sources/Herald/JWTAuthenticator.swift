@@ -1,5 +1,6 @@
 import Foundation
 import JWTKit
+import Logging
 import SocketIO
 
 /// The claims herald reads from a client's token.
@@ -33,8 +34,9 @@ struct HeraldClaims: JWTPayload {
 ///
 /// The keys of a PEM file carry no key id that an issuer would send, so each one is kept in a
 /// collection of its own and a token is tried against each in turn: a token signed by any of
-/// them is accepted, with or without a `kid`. A JWKS file's keys are chosen by the token's
-/// `kid`, as JWKS intends.
+/// them is accepted, with or without a `kid`. A JWKS's keys are chosen by the token's `kid`, as
+/// JWKS intends; a JWKS served over HTTPS is fetched again when a token names a `kid` it lacks
+/// (``RemoteJWKS``).
 struct JWTAuthenticator: Sendable {
     /// Why a token was refused, in words a client developer understands.
     struct Refusal: Error, CustomStringConvertible {
@@ -45,10 +47,14 @@ struct JWTAuthenticator: Sendable {
     static let missingExpiration = "token has no exp claim: this gateway only accepts tokens that expire (jwt-require-exp)"
 
     private let candidates: [JWTKeyCollection]
+    private let remote: RemoteJWKS?
     private let requireExpiration: Bool
 
-    static func make(_ configuration: HeraldAuthConfiguration, requireExpiration: Bool = false) async throws -> JWTAuthenticator? {
+    static func make(
+        _ configuration: HeraldAuthConfiguration, requireExpiration: Bool = false, logger: Logger = Logger(label: "herald.auth")
+    ) async throws -> JWTAuthenticator? {
         var candidates: [JWTKeyCollection] = []
+        var remote: RemoteJWKS?
         switch configuration.kind {
         case .disabled:
             return nil
@@ -69,13 +75,26 @@ struct JWTAuthenticator: Sendable {
             guard !candidates.isEmpty else { throw Refusal(description: "\(path) holds no RSA or P-256 public key in PEM form") }
         case .jwks(let path):
             candidates.append(try await JWTKeyCollection().add(jwksJSON: String(contentsOfFile: path, encoding: .utf8)))
+        case .remoteJWKS(let url, let trustRootsFile):
+            let keys = try RemoteJWKS(url: url, trustRootsFile: trustRootsFile, logger: logger)
+            try await keys.load()
+            remote = keys
         }
-        return JWTAuthenticator(candidates: candidates, requireExpiration: requireExpiration)
+        return JWTAuthenticator(candidates: candidates, remote: remote, requireExpiration: requireExpiration)
     }
 
     /// Verifies a token and returns its claims. A token that only a signature check failed for
     /// is refused as a bad signature; any other reason (expired, malformed) wins over that.
     func verify(_ token: String) async throws(Refusal) -> HeraldClaims {
+        guard let remote else { return try await verify(token, against: candidates) }
+        let kid = Self.keyID(of: token)
+        // jwt-kit verifies a token whose kid it lacks with the set's first key: the kid is
+        // looked up here, so that a rotated key is fetched instead.
+        guard let keys = await remote.keys(for: kid) else { throw Refusal(description: "invalid token: unknown key id '\(kid ?? "")'") }
+        return try await verify(token, against: [keys])
+    }
+
+    private func verify(_ token: String, against candidates: [JWTKeyCollection]) async throws(Refusal) -> HeraldClaims {
         var refusal: Refusal?
         for keys in candidates {
             do {
@@ -109,6 +128,17 @@ struct JWTAuthenticator: Sendable {
         default:
             return Refusal(description: "invalid token: \(error.reason ?? String(describing: error.errorType))")
         }
+    }
+
+    /// The `kid` of a token's header, if it names one.
+    static func keyID(of token: String) -> String? {
+        guard let header = token.split(separator: ".", maxSplits: 1).first else { return nil }
+        var base64 = header.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        return object["kid"] as? String
     }
 
     private static func pemBlocks(_ text: String) -> [String] {

@@ -26,7 +26,14 @@ struct HeraldSettings: Sendable {
     )
     static let jwtSecret = Setting<String>("jwt-secret", .text("<secret>"), help: "HS256 secret (at least 32 bytes) clients' tokens are signed with.")
     static let jwtPublicKeys = Setting<String>("jwt-public-keys", .text("<file>"), help: "PEM file of RS256/ES256 public keys for clients' tokens.")
-    static let jwks = Setting<String>("jwks", .text("<file>"), help: "JWKS file of public keys for clients' tokens.")
+    static let jwks = Setting<String>(
+        "jwks", .text("<file|https-url>"),
+        help:
+            "JWKS of public keys for clients' tokens: a file, or an https URL of an identity provider (fetched at start, again every 10 minutes and on an unknown kid, at most every 30 s)."
+    )
+    static let jwksCAFile = Setting<String>(
+        "jwks-ca-file", .text("<file>"), shownDefault: "the system's roots",
+        help: "PEM certificates trusted for the https server of jwks (a private identity provider).")
     static let jwtRequireExp = Setting("jwt-require-exp", .bool, default: false, help: "Refuse client tokens without an exp claim.")
     static let allowedOrigins = Setting(
         "allowed-origins", .list("<list>"), default: [], shownDefault: "none: the gateway's own origin only",
@@ -139,7 +146,7 @@ struct HeraldSettings: Sendable {
     /// Every setting, in the order `--help` lists them.
     static let all: [any SettingDeclaration] = [
         config, host, port, listenBacklog, apiKey, operationsKey, namespaces, defaultEvent,
-        auth, jwtSecret, jwtPublicKeys, jwks, jwtRequireExp, allowedOrigins, allowCredentials,
+        auth, jwtSecret, jwtPublicKeys, jwks, jwksCAFile, jwtRequireExp, allowedOrigins, allowCredentials,
         queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, outboxTable, outboxMaxReceives, pollers, maxInFlight,
         upstreamEvents, webhookURL, upstreamQueueURL, upstreamMaxInFlight, upstreamAttempts,
         maxBroadcastBacklogMB, maxAttachments, maxPendingEvents, recovery, recoveryWindow,

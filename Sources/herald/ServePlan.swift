@@ -272,6 +272,12 @@ struct ServePlan {
     private static func auth(_ settings: HeraldSettings) throws(HeraldSettings.Problem) -> HeraldAuthConfiguration {
         typealias S = HeraldSettings
         let keySources: [any SettingDeclaration] = [S.jwtSecret, S.jwtPublicKeys, S.jwks].filter(settings.isGiven)
+        if let caFile = settings.optional(S.jwksCAFile) {
+            guard settings.optional(S.jwks)?.hasPrefix("https://") == true else {
+                throw settings.problem(S.jwksCAFile, "is set, but jwks is not an https URL: the certificates would trust nothing")
+            }
+            try readable(caFile, S.jwksCAFile, settings, what: "a PEM file of CA certificates")
+        }
         if keySources.count > 1 {
             throw HeraldSettings.Problem(description: "\(keySources.map(\.name).joined(separator: " and ")): give only one way to verify tokens")
         }
@@ -291,9 +297,18 @@ struct ServePlan {
             try readable(path, S.jwtPublicKeys, settings, what: "a PEM file of RS256/ES256 public keys")
             return .publicKeys(pemFile: path)
         }
-        if let path = settings.optional(S.jwks) {
-            try readable(path, S.jwks, settings, what: "a JWKS file")
-            return .jwks(file: path)
+        if let location = settings.optional(S.jwks) {
+            if location.hasPrefix("https://") {
+                guard let url = URL(string: location), url.host?.isEmpty == false else {
+                    throw settings.problem(S.jwks, "'\(location)' is not a URL with a host")
+                }
+                return .jwks(url: location, trustRootsFile: settings.optional(S.jwksCAFile))
+            }
+            if location.hasPrefix("http://") {
+                throw settings.problem(S.jwks, "'\(location)' is plain http: keys fetched without TLS could be anyone's; use https")
+            }
+            try readable(location, S.jwks, settings, what: "a JWKS file or an https URL")
+            return .jwks(file: location)
         }
         throw settings.problem(
             S.auth,

@@ -179,7 +179,7 @@ def test_a_busy_port_exits_2_with_one_line_and_no_crash(busy_port, queue, tmp_pa
     (["--jwt-public-keys", "/nonexistent/keys.pem"],
      "herald: jwt-public-keys (from --jwt-public-keys): cannot read /nonexistent/keys.pem (no such file); give a PEM file of RS256/ES256 public keys"),
     (["--jwks", "/nonexistent/keys.json"],
-     "herald: jwks (from --jwks): cannot read /nonexistent/keys.json (no such file); give a JWKS file"),
+     "herald: jwks (from --jwks): cannot read /nonexistent/keys.json (no such file); give a JWKS file or an https URL"),
     (["--jwt-secret", SECRET, "--queue-path", "/nonexistent/queue.sqlite"],
      "herald: queue-path (from --queue-path): cannot lock /nonexistent/queue.sqlite.lock: No such file or directory; "
      "give a --queue-path in a directory herald may write to"),
