@@ -55,7 +55,7 @@ final class TokenExpiry: Sendable {
         guard socket.isConnected else { return }
         let isLast = forget(socket)
         let refusal = SocketIOPacket(type: .connectError, namespace: socket.namespace.name, data: ["message": .string(Self.message)])
-        socket.connection.send(SocketIOOutboundPacket(refusal).frames)
+        socket.connection.send(SocketIOOutboundPacket(refusal, parser: socket.namespace.localSockets.parser).frames)
         if isLast {
             // A server close lets the client read what was queued before it (the refusal).
             socket.connection.close(reason: .forcedClose)

@@ -18,26 +18,24 @@ public struct SocketIOBroadcastOptions: Sendable, Hashable {
     public init() {}
 }
 
-/// A packet encoded once, ready to be written to any number of clients.
+/// A packet encoded once, in the server's parser, ready to be written to any number of clients.
 public struct SocketIOOutboundPacket: Sendable {
     /// The packet, when it was built from values (`nil` for events spliced from raw JSON).
     public let packet: SocketIOPacket?
-    /// The Engine.IO frames: the packet text, then its binary attachments.
+    /// The Engine.IO frames: in the text format, the packet text, then its binary attachments;
+    /// in msgpack, one binary message.
     public let frames: [EngineIOFrame]
 
-    /// Encodes `packet` (with its attachments).
-    public init(_ packet: SocketIOPacket, isVolatile: Bool = false) {
-        let (text, attachments) = SocketIOEncoder.encode(packet)
-        var frames = [EngineIOFrame.message(text, isVolatile: isVolatile)]
-        for attachment in attachments { frames.append(.binary(attachment, isVolatile: isVolatile)) }
+    /// Encodes `packet` in `parser`'s format.
+    public init(_ packet: SocketIOPacket, parser: SocketIOParser, isVolatile: Bool = false) {
         self.packet = packet
-        self.frames = frames
+        self.frames = Self.frames(parser.encode(packet), isVolatile: isVolatile)
     }
 
     /// An event with its arguments, and a recovery offset as its last argument when given.
-    init(event: String, arguments: [SocketIOValue], namespace: String, isVolatile: Bool = false, offset: String?) {
+    init(event: String, arguments: [SocketIOValue], namespace: String, parser: SocketIOParser, isVolatile: Bool = false, offset: String?) {
         let data: [SocketIOValue] = [.string(event)] + arguments + (offset.map { [.string($0)] } ?? [])
-        self.init(SocketIOPacket(type: .event, namespace: namespace, data: .array(data)), isVolatile: isVolatile)
+        self.init(SocketIOPacket(type: .event, namespace: namespace, data: .array(data)), parser: parser, isVolatile: isVolatile)
     }
 
     /// Frames already encoded (a logged event read back).
@@ -46,19 +44,29 @@ public struct SocketIOOutboundPacket: Sendable {
         self.frames = frames
     }
 
-    /// An event whose arguments are already a JSON array, spliced in without being parsed.
-    public init(event: String, jsonArguments: ByteBuffer, namespace: String, id: Int? = nil, isVolatile: Bool = false) {
-        self.init(event: event, jsonArguments: jsonArguments, namespace: namespace, id: id, isVolatile: isVolatile, offset: nil)
+    /// An event whose arguments are already a JSON array: spliced in without being parsed in the
+    /// text format, parsed once in msgpack.
+    public init(event: String, jsonArguments: ByteBuffer, namespace: String, parser: SocketIOParser, id: Int? = nil, isVolatile: Bool = false) {
+        self.init(event: event, jsonArguments: jsonArguments, namespace: namespace, parser: parser, id: id, isVolatile: isVolatile, offset: nil)
     }
 
-    /// An event spliced from raw JSON, with a recovery offset as its last argument when given.
-    init(event: String, jsonArguments: ByteBuffer, namespace: String, id: Int? = nil, isVolatile: Bool = false, offset: String?) {
+    /// An event from raw JSON, with a recovery offset as its last argument when given.
+    init(
+        event: String, jsonArguments: ByteBuffer, namespace: String, parser: SocketIOParser, id: Int? = nil, isVolatile: Bool = false,
+        offset: String?
+    ) {
         self.packet = nil
-        self.frames = [
-            .message(
-                SocketIOEncoder.encodeEvent(event, jsonArguments: jsonArguments, namespace: namespace, id: id, trailingString: offset),
-                isVolatile: isVolatile)
-        ]
+        self.frames = Self.frames(
+            parser.encodeEvent(event, jsonArguments: jsonArguments, namespace: namespace, id: id, trailingString: offset), isVolatile: isVolatile)
+    }
+
+    private static func frames(_ payloads: [EngineIOPayload], isVolatile: Bool) -> [EngineIOFrame] {
+        payloads.map { payload in
+            switch payload {
+            case .text(let text): .message(text, isVolatile: isVolatile)
+            case .binary(let bytes): .binary(bytes, isVolatile: isVolatile)
+            }
+        }
     }
 }
 

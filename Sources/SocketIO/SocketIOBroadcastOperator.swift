@@ -73,9 +73,9 @@ public struct SocketIOBroadcastOperator: Sendable {
             delivered?(SocketIODelivery(localRecipients: 0, reachedCluster: true))
             return
         }
-        let (name, isVolatile) = (namespace.name, options.isVolatile)
+        let (name, parser, isVolatile) = (namespace.name, namespace.localSockets.parser, options.isVolatile)
         send(delivered: delivered) { offset in
-            SocketIOOutboundPacket(event: event, arguments: arguments, namespace: name, isVolatile: isVolatile, offset: offset)
+            SocketIOOutboundPacket(event: event, arguments: arguments, namespace: name, parser: parser, isVolatile: isVolatile, offset: offset)
         }
     }
 
@@ -95,9 +95,10 @@ public struct SocketIOBroadcastOperator: Sendable {
             delivered?(SocketIODelivery(localRecipients: 0, reachedCluster: true))
             return true
         }
-        let (name, isVolatile) = (namespace.name, options.isVolatile)
+        let (name, parser, isVolatile) = (namespace.name, namespace.localSockets.parser, options.isVolatile)
         return Self.send(namespace: namespace, options: options, only: nil, messageID: messageID, delivered: delivered) { offset in
-            SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: name, isVolatile: isVolatile, offset: offset)
+            SocketIOOutboundPacket(
+                event: event, jsonArguments: jsonArguments, namespace: name, parser: parser, isVolatile: isVolatile, offset: offset)
         }
     }
 
@@ -179,7 +180,7 @@ public struct SocketIOBroadcastOperator: Sendable {
         var options = self.options
         options.timeout = options.timeout ?? .seconds(5)
         let timeout = options.timeout!
-        let outbound = SocketIOOutboundPacket(packet, isVolatile: options.isVolatile)
+        let outbound = SocketIOOutboundPacket(packet, parser: namespace.localSockets.parser, isVolatile: options.isVolatile)
         let (local, remote) = (namespace.localSockets, remote)
         return try await withCheckedThrowingContinuation { continuation in
             collector.start(continuation)

@@ -9,6 +9,9 @@ public struct SocketIOConfiguration: Sendable {
     public var connectTimeout: Duration = .seconds(45)
     /// The path the server is mounted at.
     public var path: String = "/socket.io/"
+    /// The packet format every client of this server speaks: the default text format, or
+    /// socket.io-msgpack-parser's (the clients must be configured with the same parser).
+    public var parser: SocketIOParser = .json
     /// The most binary attachments a packet may announce (the reference's `maxAttachments`);
     /// a packet announcing more closes the client's connection with a parse error.
     public var maxAttachments = 10

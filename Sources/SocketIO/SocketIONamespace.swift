@@ -28,13 +28,14 @@ public final class SocketIONamespace: Sendable {
         adapter factory: SocketIOAdapterFactory,
         logger: Logger,
         backlog: EngineIOBroadcastBacklog,
+        parser: SocketIOParser = .json,
         recoveryLog: SocketIORecoveryLog? = nil,
         parent: SocketIONamespace? = nil
     ) {
         self.name = name
         self.logger = logger
         self.parent = parent
-        let sockets = SocketIOLocalSockets(namespace: name, backlog: backlog, recoveryLog: recoveryLog)
+        let sockets = SocketIOLocalSockets(namespace: name, backlog: backlog, parser: parser, recoveryLog: recoveryLog)
         self.localSockets = sockets
         self.adapter = factory(sockets)
     }

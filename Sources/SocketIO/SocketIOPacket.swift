@@ -50,6 +50,7 @@ public struct SocketIOCodecError: Error, Hashable, CustomStringConvertible {
         case invalidID
         case unexpectedBinary
         case unexpectedText
+        case textWithMessagePack
     }
 
     private let kind: Kind
@@ -72,6 +73,8 @@ public struct SocketIOCodecError: Error, Hashable, CustomStringConvertible {
     public static let unexpectedBinary = Self(kind: .unexpectedBinary)
     /// Text arrived while a binary packet was still waiting for attachments.
     public static let unexpectedText = Self(kind: .unexpectedText)
+    /// A text message arrived at a server whose parser is msgpack.
+    public static let textWithMessagePack = Self(kind: .textWithMessagePack)
 
     public var description: String {
         switch kind {
@@ -84,6 +87,7 @@ public struct SocketIOCodecError: Error, Hashable, CustomStringConvertible {
         case .invalidID: "acknowledgement id out of range"
         case .unexpectedBinary: "binary data received while no packet was waiting for attachments"
         case .unexpectedText: "text received while a binary packet was waiting for attachments"
+        case .textWithMessagePack: "text received, but this server's parser is msgpack: every packet is one binary message"
         }
     }
 }

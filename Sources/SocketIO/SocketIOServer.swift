@@ -196,7 +196,8 @@ extension SocketIOServer {
             registry.withLockedValue { registry in
                 if let namespace = registry.namespaces[name] { return namespace }
                 let namespace = SocketIONamespace(
-                    name: name, adapter: adapter, logger: logger, backlog: backlog, recoveryLog: makeRecoveryLog(for: name))
+                    name: name, adapter: adapter, logger: logger, backlog: backlog, parser: configuration.parser,
+                    recoveryLog: makeRecoveryLog(for: name))
                 registry.namespaces[name] = namespace
                 return namespace
             }
@@ -216,8 +217,8 @@ extension SocketIOServer {
                     registry.connecting[name, default: 0] += 1
                     if let namespace = registry.namespaces[name] { return namespace }
                     let namespace = SocketIONamespace(
-                        name: name, adapter: adapter, logger: logger, backlog: backlog, recoveryLog: makeRecoveryLog(for: name),
-                        parent: parent.template)
+                        name: name, adapter: adapter, logger: logger, backlog: backlog, parser: configuration.parser,
+                        recoveryLog: makeRecoveryLog(for: name), parent: parent.template)
                     registry.namespaces[name] = namespace
                     parent.addChild(namespace)
                     return namespace
@@ -270,7 +271,7 @@ public final class SocketIOParentNamespace: Sendable {
     init(server: SocketIOServer.Core, matches: @escaping @Sendable (String, SocketIOValue?) -> Bool) {
         self.matches = matches
         self.template = SocketIONamespace(
-            name: "<dynamic>", adapter: server.adapter, logger: server.logger, backlog: server.backlog)
+            name: "<dynamic>", adapter: server.adapter, logger: server.logger, backlog: server.backlog, parser: server.configuration.parser)
     }
 
     func addChild(_ namespace: SocketIONamespace) {

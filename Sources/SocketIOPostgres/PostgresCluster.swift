@@ -343,7 +343,8 @@ public final class PostgresCluster: Sendable {
             adapter.notePeer(message)
         }
         guard let packet = message.data?["packet"], let data = packet["data"]?.arrayValue,
-            let event = PostgresAdapter.sequencedEvent(packet, namespace: message.namespace, offset: offset, message: message)
+            let event = PostgresAdapter.sequencedEvent(
+                packet, namespace: message.namespace, parser: adapter.sockets.parser, offset: offset, message: message)
         else {
             logger.warning("Ignored a sequenced cluster broadcast that could not be read", metadata: ["from": "\(message.uid)"])
             return
@@ -612,7 +613,7 @@ final class PostgresAdapter: SocketIOSequencingAdapter {
                 respond: { arguments in relay.answer(["requestId": .string(id), "packet": arguments.first ?? .null]) })
         case .broadcast:
             guard let packet = data?["packet"], let options = data?["opts"].flatMap(Self.options(from:)),
-                let outbound = Self.outbound(packet, namespace: namespace, isVolatile: options.isVolatile)
+                let outbound = Self.outbound(packet, namespace: namespace, parser: sockets.parser, isVolatile: options.isVolatile)
             else {
                 cluster.logger.warning("Ignored a cluster broadcast that could not be read", metadata: ["from": "\(message.uid)"])
                 return false
@@ -682,15 +683,17 @@ final class PostgresAdapter: SocketIOSequencingAdapter {
     }
 
     /// The event of a sequenced BROADCAST's packet, its offset as its last argument.
-    static func sequencedEvent(_ packet: SocketIOValue, namespace: String, offset: UInt64, message: SocketIOClusterMessage) -> SocketIOStoredEvent? {
+    static func sequencedEvent(
+        _ packet: SocketIOValue, namespace: String, parser: SocketIOParser, offset: UInt64, message: SocketIOClusterMessage
+    ) -> SocketIOStoredEvent? {
         guard let type = packet["type"]?.intValue, type == 2 || type == 5, let data = packet["data"]?.arrayValue,
             let options = message.data?["opts"].flatMap(Self.options(from:))
         else { return nil }
         let outbound = SocketIOOutboundPacket(
-            SocketIOPacket(type: .event, namespace: namespace, data: .array(data + [.string(String(offset))])))
+            SocketIOPacket(type: .event, namespace: namespace, data: .array(data + [.string(String(offset))])), parser: parser)
         return SocketIOStoredEvent(
             namespace: namespace, offset: offset, rooms: options.rooms, except: options.except,
-            payloads: outbound.frames.compactMap(\.packet.payload), emittedAt: Date(), messageID: nil)
+            payloads: outbound.frames.compactMap { $0.packet.payload }, emittedAt: Date(), messageID: nil)
     }
 
     // MARK: The protocol's shapes
@@ -724,8 +727,8 @@ final class PostgresAdapter: SocketIOSequencingAdapter {
         let packet: SocketIOPacket
         if let built = outbound.packet {
             packet = built
-        } else if let first = outbound.frames.first?.packet.payload, case .text(let text) = first,
-            let (decoded, attachments) = try? SocketIODecoder.decodeText(text), attachments == 0
+        } else if let first = outbound.frames.first?.packet.payload,
+            let decoded = try? (first.isBinary ? SocketIOParser.msgpack : .json).decode(outbound.frames.compactMap { $0.packet.payload })
         {
             packet = decoded
         } else {
@@ -738,9 +741,9 @@ final class PostgresAdapter: SocketIOSequencingAdapter {
     }
 
     /// The packet of another node's BROADCAST, encoded for this server's sockets.
-    static func outbound(_ value: SocketIOValue, namespace: String, isVolatile: Bool) -> SocketIOOutboundPacket? {
+    static func outbound(_ value: SocketIOValue, namespace: String, parser: SocketIOParser, isVolatile: Bool) -> SocketIOOutboundPacket? {
         guard let type = value["type"]?.intValue, type == 2 || type == 5, let data = value["data"], data.arrayValue != nil else { return nil }
-        return SocketIOOutboundPacket(SocketIOPacket(type: .event, namespace: namespace, data: data), isVolatile: isVolatile)
+        return SocketIOOutboundPacket(SocketIOPacket(type: .event, namespace: namespace, data: data), parser: parser, isVolatile: isVolatile)
     }
 }
 

@@ -74,6 +74,11 @@ struct HeraldSettings: Sendable {
         "max-broadcast-backlog-mb", .whole(1...65536, unit: "MiB"), default: 64,
         help: "MiB of broadcasts waiting for the event loops; past it the publish API answers 503 and the consumer waits."
     )
+    static let parser = Setting(
+        "parser", .choice(["json", "msgpack"]), default: "json",
+        help:
+            "Packet format of every client: 'json' (socket.io's default) or 'msgpack' (socket.io-msgpack-parser; python-socketio's serializer='msgpack')."
+    )
     static let maxAttachments = Setting(
         "max-attachments", .whole(0...10_000), default: 10, help: "Binary attachments a client's packet may announce.")
     static let maxPendingEvents = Setting(
@@ -149,7 +154,7 @@ struct HeraldSettings: Sendable {
         auth, jwtSecret, jwtPublicKeys, jwks, jwksCAFile, jwtRequireExp, allowedOrigins, allowCredentials,
         queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, outboxTable, outboxMaxReceives, pollers, maxInFlight,
         upstreamEvents, webhookURL, upstreamQueueURL, upstreamMaxInFlight, upstreamAttempts,
-        maxBroadcastBacklogMB, maxAttachments, maxPendingEvents, recovery, recoveryWindow,
+        maxBroadcastBacklogMB, parser, maxAttachments, maxPendingEvents, recovery, recoveryWindow,
         recoveryMaxReplay, recoveryMaxLogMB, recoveryStore, recoveryPath,
         cluster, postgresURL, postgresPoolSize, clusterChannelPrefix, clusterHeartbeatInterval, clusterHeartbeatTimeout,
         logFormat, logLevel, drainPeriod, shutdownDeadline,

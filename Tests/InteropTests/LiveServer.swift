@@ -36,10 +36,12 @@ func withApplication(
 
 /// Runs a Socket.IO server on a free loopback port for the duration of `body`.
 func withLiveServer(
+    parser: SocketIOParser = .json,
     configure: (SocketIOServer) -> Void,
     _ body: @Sendable (_ port: Int) async throws -> Void
 ) async throws {
     var configuration = SocketIOConfiguration()
+    configuration.parser = parser
     configuration.engine.pingInterval = .seconds(2)
     configuration.engine.pingTimeout = .seconds(2)
     let io = SocketIOServer(configuration: configuration)
@@ -52,9 +54,11 @@ enum LiveServerError: Error { case noPort }
 /// Where the test virtualenv's Python is (set by scripts/test).
 let testPython: String? = ProcessInfo.processInfo.environment["HERALD_TEST_PYTHON"]
 
-/// Runs a python-socketio client scenario and returns the JSON object it printed.
-func runPythonClient(port: Int, transports: String, scenario: String) async throws -> [String: Any] {
-    try await PythonProcess(script: "client.py", arguments: ["http://127.0.0.1:\(port)", transports, scenario]).result()
+/// Runs a python-socketio client scenario, its clients of the serializer matching `parser`, and
+/// returns the JSON object it printed.
+func runPythonClient(port: Int, transports: String, scenario: String, parser: SocketIOParser = .json) async throws -> [String: Any] {
+    let serializer = parser == .msgpack ? "msgpack" : "default"
+    return try await PythonProcess(script: "client.py", arguments: ["http://127.0.0.1:\(port)", transports, scenario, serializer]).result()
 }
 
 /// A Python client script of Clients/ running in the test virtualenv.

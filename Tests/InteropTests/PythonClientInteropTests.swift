@@ -87,20 +87,21 @@ func configureInteropServer(_ io: SocketIOServer, observations: ServerObservatio
 struct PythonClientInteropTests {
     static let transports = ["polling", "websocket", "polling,websocket"]
 
-    func run(_ scenario: String, over transports: String) async throws -> ([String: Any], ServerObservations) {
+    /// Runs a scenario against a server of `parser`, with clients of the same serializer.
+    func run(_ scenario: String, over transports: String, parser: SocketIOParser) async throws -> ([String: Any], ServerObservations) {
         let observations = ServerObservations()
         nonisolated(unsafe) var result: [String: Any] = [:]
-        try await withLiveServer(configure: { configureInteropServer($0, observations: observations) }) { port in
-            let output = try await runPythonClient(port: port, transports: transports, scenario: scenario)
+        try await withLiveServer(parser: parser, configure: { configureInteropServer($0, observations: observations) }) { port in
+            let output = try await runPythonClient(port: port, transports: transports, scenario: scenario, parser: parser)
             nonisolated(unsafe) let copy = output
             result = copy
         }
         return (result, observations)
     }
 
-    @Test("connect with auth, events both ways with binary, acks both ways", arguments: transports)
-    func basic(transports: String) async throws {
-        let (result, server) = try await run("basic", over: transports)
+    @Test("connect with auth, events both ways with binary, acks both ways", arguments: SocketIOParser.allCases, transports)
+    func basic(parser: SocketIOParser, transports: String) async throws {
+        let (result, server) = try await run("basic", over: transports, parser: parser)
         #expect(result["transport"] as? String == (transports == "polling" ? "polling" : "websocket"))
         let auth = try #require((result["auth"] as? [Any])?.first as? [String: Any])
         #expect(auth["token"] as? String == "abc")
@@ -121,34 +122,34 @@ struct PythonClientInteropTests {
         #expect(result["answer_seen_by_server"] as? [String] == ["answer to", "what is 6x7?"])
     }
 
-    @Test("a custom namespace is joined and greeted", arguments: transports)
-    func customNamespace(transports: String) async throws {
-        let (result, _) = try await run("custom-namespace", over: transports)
+    @Test("a custom namespace is joined and greeted", arguments: SocketIOParser.allCases, transports)
+    func customNamespace(parser: SocketIOParser, transports: String) async throws {
+        let (result, _) = try await run("custom-namespace", over: transports, parser: parser)
         #expect(result["namespaces"] as? [String] == ["/custom"])
         let welcome = try #require(result["welcome"] as? [Any])
         #expect(welcome.first as? String == "/custom")
         #expect(welcome.last as? [String: String] == ["who": "custom"])
     }
 
-    @Test("a broadcast to a room reaches only its members", arguments: transports)
-    func rooms(transports: String) async throws {
-        let (result, _) = try await run("rooms", over: transports)
+    @Test("a broadcast to a room reaches only its members", arguments: SocketIOParser.allCases, transports)
+    func rooms(parser: SocketIOParser, transports: String) async throws {
+        let (result, _) = try await run("rooms", over: transports, parser: parser)
         #expect(result["a"] as? [[String]] == [["hello red"]])
         #expect(result["b"] as? [[String]] == [])
         #expect(result["c"] as? [[String]] == [["hello red"]])
     }
 
-    @Test("a server-side disconnect reaches the client", arguments: transports)
-    func serverDisconnect(transports: String) async throws {
-        let (result, server) = try await run("server-disconnect", over: transports)
+    @Test("a server-side disconnect reaches the client", arguments: SocketIOParser.allCases, transports)
+    func serverDisconnect(parser: SocketIOParser, transports: String) async throws {
+        let (result, server) = try await run("server-disconnect", over: transports, parser: parser)
         #expect(result["disconnected"] as? Bool == true)
         #expect(result["connected_after"] as? Bool == false)
         #expect(server.values("disconnect").first == "server namespace disconnect")
     }
 
-    @Test("a middleware refusal is a connect error with its message and data", arguments: transports)
-    func refusal(transports: String) async throws {
-        let (result, _) = try await run("refused", over: transports)
+    @Test("a middleware refusal is a connect error with its message and data", arguments: SocketIOParser.allCases, transports)
+    func refusal(parser: SocketIOParser, transports: String) async throws {
+        let (result, _) = try await run("refused", over: transports, parser: parser)
         #expect(result["outcome"] as? String != "connected")
         let errors = try #require(result["errors"] as? [[String: Any]])
         #expect(errors.first?["message"] as? String == "not authorized")
@@ -157,31 +158,31 @@ struct PythonClientInteropTests {
 }
 
 extension PythonClientInteropTests {
-    @Test("a broadcast with acknowledgement collects one answer per client in the rooms", arguments: transports)
-    func broadcastAck(transports: String) async throws {
-        let (result, _) = try await run("broadcast-ack", over: transports)
+    @Test("a broadcast with acknowledgement collects one answer per client in the rooms", arguments: SocketIOParser.allCases, transports)
+    func broadcastAck(parser: SocketIOParser, transports: String) async throws {
+        let (result, _) = try await run("broadcast-ack", over: transports, parser: parser)
         let answers = try #require(result["answers"] as? [[String]])
         #expect(answers == [["yes from a", "ready?"], ["yes from b", "ready?"]])
     }
 
-    @Test("an acknowledgement that comes too late times out on the server", arguments: transports)
-    func ackTimeout(transports: String) async throws {
-        let (result, _) = try await run("ack-timeout", over: transports)
+    @Test("an acknowledgement that comes too late times out on the server", arguments: SocketIOParser.allCases, transports)
+    func ackTimeout(parser: SocketIOParser, transports: String) async throws {
+        let (result, _) = try await run("ack-timeout", over: transports, parser: parser)
         let outcome = try #require((result["outcome"] as? [Any])?.first as? [String: String])
         #expect(outcome == ["error": "operation has timed out"])
     }
 
-    @Test("a dynamic namespace is created for a matching name and refused otherwise", arguments: transports)
-    func dynamicNamespace(transports: String) async throws {
-        let (result, _) = try await run("dynamic-namespace", over: transports)
+    @Test("a dynamic namespace is created for a matching name and refused otherwise", arguments: SocketIOParser.allCases, transports)
+    func dynamicNamespace(parser: SocketIOParser, transports: String) async throws {
+        let (result, _) = try await run("dynamic-namespace", over: transports, parser: parser)
         #expect(result["welcome"] as? [String] == ["/team-42"])
         let errors = try #require(result["errors"] as? [[String: Any]])
         #expect(errors.first?["message"] as? String == "Invalid namespace")
     }
 
-    @Test("a catch-all listener sees every event before its own handlers", arguments: transports)
-    func catchAll(transports: String) async throws {
-        let (result, _) = try await run("catch-all", over: transports)
+    @Test("a catch-all listener sees every event before its own handlers", arguments: SocketIOParser.allCases, transports)
+    func catchAll(parser: SocketIOParser, transports: String) async throws {
+        let (result, _) = try await run("catch-all", over: transports, parser: parser)
         #expect(result["seen"] as? [String] == ["alpha", "beta", "report"])
     }
 }

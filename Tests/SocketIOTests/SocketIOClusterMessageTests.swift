@@ -237,6 +237,10 @@ struct SocketIOClusterMessageTests {
             ([0xc6, 0x00, 0x00, 0x00, 0x01, 0x09], .binary(ByteBuffer(bytes: [9]))),
             ([0xdd, 0x00, 0x00, 0x00, 0x01, 0xc3], [true]),
             ([0xdf, 0x00, 0x00, 0x00, 0x01, 0xa1, 0x6b, 0xc2], ["k": false]),
+            // notepack.io's undefined, and its ArrayBuffer (in Node).
+            ([0x92, 0xd4, 0x00, 0x00, 0x01], [.null, 1]),
+            ([0xc7, 0x02, 0x00, 0x07, 0x08], .binary(ByteBuffer(bytes: [7, 8]))),
+            ([0xc8, 0x00, 0x01, 0x00, 0x07], .binary(ByteBuffer(bytes: [7]))),
         ] as [([UInt8], SocketIOValue)])
     func otherFormats(_ bytes: [UInt8], _ value: SocketIOValue) throws {
         #expect(try MessagePack.decode(ByteBuffer(bytes: bytes)) == value)
@@ -246,8 +250,10 @@ struct SocketIOClusterMessageTests {
         "bytes that are not one MessagePack value are refused, without allocating what they announce",
         arguments: [
             ([], "invalid MessagePack at byte 0: truncated"),
-            ([0xc1], "invalid MessagePack at byte 0: format 0xc1 (extension types and the reserved byte are not read)"),
-            ([0xd4, 0x01, 0x00], "invalid MessagePack at byte 0: format 0xd4 (extension types and the reserved byte are not read)"),
+            ([0xc1], "invalid MessagePack at byte 0: format 0xc1 (this extension type or the reserved byte)"),
+            ([0xd7, 0x00, 0, 0, 0, 0, 0, 0, 0, 0], "invalid MessagePack at byte 0: format 0xd7 (this extension type or the reserved byte)"),
+            ([0xd4, 0x01, 0x00], "invalid MessagePack at byte 2: a fixext 1 that is not notepack's undefined"),
+            ([0xc7, 0x01, 0x05, 0x00], "invalid MessagePack at byte 3: extension type 5 (only notepack's ArrayBuffer, type 0, is read)"),
             ([0xa3, 0x61], "invalid MessagePack at byte 1: truncated: 3 bytes announced"),
             ([0xdd, 0xff, 0xff, 0xff, 0xff], "invalid MessagePack at byte 5: truncated: 4294967295 elements announced"),
             ([0xdf, 0x7f, 0xff, 0xff, 0xff, 0x00], "invalid MessagePack at byte 5: truncated: 2147483647 members announced"),

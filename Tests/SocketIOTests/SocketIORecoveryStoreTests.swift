@@ -50,7 +50,8 @@ struct SocketIORecoveryStoreTests {
         log.append(
             SocketIOBroadcastOptions(), messageID: messageID,
             packet: { offset in
-                SocketIOOutboundPacket(SocketIOPacket(type: .event, data: .array([.string(name)] + (offset.map { [.string($0)] } ?? []))))
+                SocketIOOutboundPacket(
+                    SocketIOPacket(type: .event, data: .array([.string(name)] + (offset.map { [.string($0)] } ?? []))), parser: .json)
             }, now: start, deliver: { deliveries.record($0) })
     }
 

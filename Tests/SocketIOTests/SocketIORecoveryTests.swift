@@ -23,7 +23,8 @@ struct SocketIORecoveryTests {
         log.append(
             options,
             packet: { offset in
-                SocketIOOutboundPacket(SocketIOPacket(type: .event, data: .array([.string(name)] + (offset.map { [.string($0)] } ?? []))))
+                SocketIOOutboundPacket(
+                    SocketIOPacket(type: .event, data: .array([.string(name)] + (offset.map { [.string($0)] } ?? []))), parser: .json)
             }, now: time ?? start, deliver: { _ in })
     }
 

@@ -123,13 +123,14 @@ class Herald:
 class Listener:
     """A python-socketio client collecting every event of a namespace, and its disconnects."""
 
-    def __init__(self, url, namespace="/", auth=None, reconnection=False):
+    def __init__(self, url, namespace="/", auth=None, reconnection=False, serializer="default"):
         self.events = []
         self.disconnects = []
         self.connects = 0
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
-        self.client = socketio.Client(reconnection=reconnection, reconnection_delay=0.2, reconnection_delay_max=0.5)
+        self.client = socketio.Client(reconnection=reconnection, reconnection_delay=0.2, reconnection_delay_max=0.5,
+                                      serializer=serializer)
         self.client.on("*", self.record, namespace=namespace)
         self.client.on("connect", self.connected, namespace=namespace)
         self.client.on("disconnect", self.disconnected, namespace=namespace)

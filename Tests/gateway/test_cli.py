@@ -59,6 +59,8 @@ def lines(text):
      "herald: recovery-max-replay (from --recovery-max-replay): is set, but recovery is off: turn recovery on (--recovery) or remove recovery-max-replay"),
     (["serve", "--auth", "none", "--recovery", "--recovery-max-log-mb", "0"],
      "herald: recovery-max-log-mb (from --recovery-max-log-mb): '0' is not a whole number in 1...65536"),
+    (["serve", "--auth", "none", "--parser", "cbor"],
+     "herald: parser (from --parser): 'cbor' is not one of json, msgpack"),
     (["serve", "--auth", "none", "--recovery", "--recovery-store", "disk"],
      "herald: recovery-store (from --recovery-store): 'disk' is not one of sqlite, postgres, memory"),
     (["serve", "--auth", "none", "--recovery", "--recovery-store", "postgres"],

@@ -23,6 +23,7 @@ final class SocketIOClient: EngineIOConnectionDelegate {
         self.server = server
         let machine = SocketIOClientStateMachine(
             maxAttachments: server.configuration.maxAttachments,
+            parser: server.configuration.parser,
             connectTimeout: TimeAmount(server.configuration.connectTimeout),
             now: .now()
         )
@@ -244,7 +245,7 @@ final class SocketIOClient: EngineIOConnectionDelegate {
     }
 
     func send(_ packet: SocketIOPacket) {
-        connection.send(SocketIOOutboundPacket(packet).frames)
+        connection.send(SocketIOOutboundPacket(packet, parser: server.configuration.parser).frames)
     }
 
     /// A socket left its namespace (on the loop): its namespace's packets no longer reach it.

@@ -54,8 +54,8 @@ struct SocketIOClientStateMachine: Sendable {
     private(set) var isClosed = false
 
     /// A client whose connection opened at `now`.
-    init(maxAttachments: Int, connectTimeout: TimeAmount, now: NIODeadline) {
-        self.decoder = SocketIODecoder(maxAttachments: maxAttachments)
+    init(maxAttachments: Int, parser: SocketIOParser = .json, connectTimeout: TimeAmount, now: NIODeadline) {
+        self.decoder = SocketIODecoder(maxAttachments: maxAttachments, parser: parser)
         self.connectDeadline = now + connectTimeout
     }
 

@@ -38,8 +38,12 @@ public final class SocketIOLocalSockets: Sendable {
     /// The namespace's events a recovering socket may have missed, when recovery is on.
     let recoveryLog: SocketIORecoveryLog?
 
-    init(namespace: String, backlog: EngineIOBroadcastBacklog, recoveryLog: SocketIORecoveryLog? = nil) {
+    /// The packet format of the server's clients, in which broadcasts are encoded.
+    public let parser: SocketIOParser
+
+    init(namespace: String, backlog: EngineIOBroadcastBacklog, parser: SocketIOParser = .json, recoveryLog: SocketIORecoveryLog? = nil) {
         self.namespace = namespace
+        self.parser = parser
         self.backlog = backlog
         self.recoveryLog = recoveryLog
     }
@@ -242,7 +246,8 @@ public final class SocketIOLocalSockets: Sendable {
         respond: @escaping @Sendable ([SocketIOValue]) -> Void
     ) {
         let id = nextAckID()
-        let packet = SocketIOOutboundPacket(SocketIOPacket(type: .event, namespace: namespace, id: id, data: data), isVolatile: options.isVolatile)
+        let packet = SocketIOOutboundPacket(
+            SocketIOPacket(type: .event, namespace: namespace, id: id, data: data), parser: parser, isVolatile: options.isVolatile)
         let timeout = options.timeout ?? .seconds(5)
         Task {
             let recipients = await broadcastWithAck(packet, ackID: id, options: options, respond: respond)

@@ -153,15 +153,17 @@ public final class SocketIOSocket: Sendable {
     /// Emits an event to this client.
     public func emit(_ event: String, arguments: [SocketIOValue]) {
         guard Self.checkEventName(event, logger: namespace.logger) else { return }
-        let name = namespace.name
-        sendEvent { offset in SocketIOOutboundPacket(event: event, arguments: arguments, namespace: name, offset: offset) }
+        let (name, parser) = (namespace.name, namespace.localSockets.parser)
+        sendEvent { offset in SocketIOOutboundPacket(event: event, arguments: arguments, namespace: name, parser: parser, offset: offset) }
     }
 
     /// Emits an event whose arguments are the given JSON array, written without being parsed.
     public func emit(_ event: String, jsonArguments: ByteBuffer) {
         guard Self.checkEventName(event, logger: namespace.logger) else { return }
-        let name = namespace.name
-        sendEvent { offset in SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: name, offset: offset) }
+        let (name, parser) = (namespace.name, namespace.localSockets.parser)
+        sendEvent { offset in
+            SocketIOOutboundPacket(event: event, jsonArguments: jsonArguments, namespace: name, parser: parser, offset: offset)
+        }
     }
 
     /// Writes an event to this client. With recovery on it goes through the namespace's recovery
@@ -188,7 +190,8 @@ public final class SocketIOSocket: Sendable {
         guard Self.checkEventName(event, logger: namespace.logger) else { throw SocketIOAckError.disconnected }
         let id = namespace.nextAckID()
         let packet = SocketIOOutboundPacket(
-            SocketIOPacket(type: .event, namespace: namespace.name, id: id, data: .array([.string(event)] + arguments)))
+            SocketIOPacket(type: .event, namespace: namespace.name, id: id, data: .array([.string(event)] + arguments)),
+            parser: namespace.localSockets.parser)
         return try await withCheckedThrowingContinuation { continuation in
             // Registered on the loop before the packet leaves: the answer cannot come first.
             registerAck(id: id, timeout: timeout, sending: packet) { continuation.resume(with: $0) }
@@ -205,7 +208,7 @@ public final class SocketIOSocket: Sendable {
     public func except(_ rooms: String...) -> SocketIOBroadcastOperator { broadcast.except(rooms) }
 
     func sendPacket(_ packet: SocketIOPacket) {
-        connection.send(SocketIOOutboundPacket(packet).frames)
+        connection.send(SocketIOOutboundPacket(packet, parser: namespace.localSockets.parser).frames)
     }
 
     static let reservedEvents: Set<String> = ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]

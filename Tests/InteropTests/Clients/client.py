@@ -1,8 +1,9 @@
 """python-socketio client scenarios driven by the Swift interop tests.
 
-    python client.py URL TRANSPORTS SCENARIO
+    python client.py URL TRANSPORTS SCENARIO [SERIALIZER]
 
-TRANSPORTS is "polling", "websocket" or "polling,websocket" (upgrade). Each scenario prints one
+TRANSPORTS is "polling", "websocket" or "polling,websocket" (upgrade); SERIALIZER is python-socketio's
+("default", or "msgpack" for a server of the msgpack parser). Each scenario prints one
 JSON object with what the client observed; the Swift test checks it. Bytes are written as
 {"$bytes": "<hex>"} so that JSON can carry them.
 """
@@ -14,6 +15,7 @@ import time
 import socketio
 
 URL, TRANSPORTS, SCENARIO = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+SERIALIZER = sys.argv[4] if len(sys.argv) > 4 else "default"
 TIMEOUT = 10
 
 
@@ -60,7 +62,7 @@ def connect(client, **kwargs):
 
 
 def basic():
-    client = socketio.Client()
+    client = socketio.Client(serializer=SERIALIZER)
     recorder = Recorder(client)
     client.on("question", lambda *args: ("answer to", *args))
     connect(client, auth={"token": "abc", "n": 1})
@@ -76,7 +78,7 @@ def basic():
 
 
 def custom_namespace():
-    client = socketio.Client()
+    client = socketio.Client(serializer=SERIALIZER)
     recorder = Recorder(client, namespace="/custom")
     connect(client, namespaces=["/custom"], auth={"who": "custom"})
     result = {"namespaces": list(client.namespaces.keys())}
@@ -89,7 +91,7 @@ def rooms():
     clients = {}
     recorders = {}
     for name, room in (("a", "red"), ("b", "blue"), ("c", "red")):
-        client = socketio.Client()
+        client = socketio.Client(serializer=SERIALIZER)
         recorders[name] = Recorder(client)
         connect(client, auth={"room": room})
         recorders[name].wait("auth")
@@ -104,7 +106,7 @@ def rooms():
 
 
 def server_disconnect():
-    client = socketio.Client()
+    client = socketio.Client(serializer=SERIALIZER)
     reasons = []
     gone = threading.Event()
 
@@ -123,7 +125,7 @@ def server_disconnect():
 
 
 def refused():
-    client = socketio.Client(reconnection=False)
+    client = socketio.Client(serializer=SERIALIZER, reconnection=False)
     errors = []
     client.on("connect_error", lambda data: errors.append(data), namespace="/private")
     try:
@@ -138,7 +140,7 @@ def refused():
 def broadcast_ack():
     clients = {}
     for name, room in (("a", "ack-room"), ("b", "ack-room"), ("c", "elsewhere")):
-        client = socketio.Client()
+        client = socketio.Client(serializer=SERIALIZER)
         recorder = Recorder(client)
         client.on("poll-question", lambda question, name=name: ("yes from " + name, question))
         connect(client, auth={"room": room})
@@ -153,7 +155,7 @@ def broadcast_ack():
 
 
 def ack_timeout():
-    client = socketio.Client()
+    client = socketio.Client(serializer=SERIALIZER)
     recorder = Recorder(client)
 
     def slow(*args):
@@ -170,12 +172,12 @@ def ack_timeout():
 
 
 def dynamic_namespace():
-    client = socketio.Client()
+    client = socketio.Client(serializer=SERIALIZER)
     recorder = Recorder(client, namespace="/team-42")
     connect(client, namespaces=["/team-42"])
     welcome = recorder.wait("welcome")
     client.disconnect()
-    refused = socketio.Client(reconnection=False)
+    refused = socketio.Client(serializer=SERIALIZER, reconnection=False)
     errors = []
     refused.on("connect_error", lambda data: errors.append(data), namespace="/other")
     try:
@@ -187,7 +189,7 @@ def dynamic_namespace():
 
 
 def catch_all():
-    client = socketio.Client()
+    client = socketio.Client(serializer=SERIALIZER)
     recorder = Recorder(client)
     connect(client)
     recorder.wait("auth")

@@ -10,12 +10,16 @@ public struct MessagePackError: Error, Hashable, CustomStringConvertible {
     public var description: String { "invalid MessagePack at byte \(offset): \(reason)" }
 }
 
-/// MessagePack (msgpack.org) for ``SocketIOValue``, as JavaScript's `@msgpack/msgpack` writes and
-/// reads it: the cluster adapters' format for messages with binary data or over the NOTIFY limit.
+/// MessagePack (msgpack.org) for ``SocketIOValue``, as JavaScript's `@msgpack/msgpack` and
+/// `notepack.io` write and read it: the cluster adapters' format for messages with binary data or
+/// over the NOTIFY limit, and the wire format of ``SocketIOParser/msgpack``.
 ///
 /// Numbers are doubles, as in JavaScript: a safe integer (at most 2^53 − 1 in magnitude, as
 /// `Number.isSafeInteger`) is written in the smallest integer format, any other number as a float
-/// 64; every integer or float read becomes a double. Binary data is `bin`; extension types, which the adapters do not write, are refused.
+/// 64; every integer or float read becomes a double. Binary data is written as `bin`. Of the
+/// extension types, only those notepack.io writes are read: `undefined` (fixext 1 of type 0)
+/// becomes null, as `JSON.stringify` makes it in an array, and an `ArrayBuffer` (ext 8/16/32 of
+/// type 0, what notepack writes for one in Node) becomes binary data.
 public enum MessagePack {
     /// The most nested arrays and maps a value read may have.
     public static let maxDepth = 128
@@ -190,10 +194,23 @@ public enum MessagePack {
             case 0xdd: return try array(Int(try integer(UInt32.self)), depth: depth)
             case 0xde: return try map(Int(try integer(UInt16.self)), depth: depth)
             case 0xdf: return try map(Int(try integer(UInt32.self)), depth: depth)
+            case 0xd4:
+                guard try integer(UInt8.self) == 0, try integer(UInt8.self) == 0 else { throw fail("a fixext 1 that is not notepack's undefined") }
+                return .null
+            case 0xc7: return try arrayBuffer(Int(try integer(UInt8.self)))
+            case 0xc8: return try arrayBuffer(Int(try integer(UInt16.self)))
+            case 0xc9: return try arrayBuffer(Int(try integer(UInt32.self)))
             default:
                 buffer.moveReaderIndex(to: buffer.readerIndex - 1)
-                throw fail("format 0x\(String(byte, radix: 16)) (extension types and the reserved byte are not read)")
+                throw fail("format 0x\(String(byte, radix: 16)) (this extension type or the reserved byte)")
             }
+        }
+
+        /// An extension of type 0, notepack.io's `ArrayBuffer`.
+        mutating func arrayBuffer(_ count: Int) throws(MessagePackError) -> SocketIOValue {
+            let type = try integer(Int8.self)
+            guard type == 0 else { throw fail("extension type \(type) (only notepack's ArrayBuffer, type 0, is read)") }
+            return .binary(try bytes(count))
         }
 
         /// Each element takes at least one byte: a count past what is left is refused before

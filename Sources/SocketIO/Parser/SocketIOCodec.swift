@@ -77,21 +77,29 @@ public enum SocketIOEncoder {
     }
 }
 
-/// Decodes Engine.IO messages into Socket.IO packets, reassembling binary packets from the
-/// attachments that follow them. One decoder per client connection.
+/// Decodes Engine.IO messages into Socket.IO packets: in the text format, reassembling binary
+/// packets from the attachments that follow them; in msgpack, one packet per binary message. One
+/// decoder per client connection.
 public struct SocketIODecoder: Sendable {
     private var pending: (packet: SocketIOPacket, expected: Int, attachments: [ByteBuffer])?
     /// The most attachments a binary packet may announce.
     public let maxAttachments: Int
+    /// The format the messages are in.
+    public let parser: SocketIOParser
 
-    /// Creates a decoder that refuses packets announcing more than `maxAttachments` attachments
-    /// (the reference parser's default is 10).
-    public init(maxAttachments: Int = 10) {
+    /// Creates a decoder of `parser`'s format that refuses packets announcing more than
+    /// `maxAttachments` attachments (the reference parser's default is 10).
+    public init(maxAttachments: Int = 10, parser: SocketIOParser = .json) {
         self.maxAttachments = maxAttachments
+        self.parser = parser
     }
 
     /// Feeds one Engine.IO message; returns a packet once it is complete.
     public mutating func decode(_ payload: EngineIOPayload) throws(SocketIOCodecError) -> SocketIOPacket? {
+        if parser == .msgpack {
+            guard case .binary(let data) = payload else { throw .textWithMessagePack }
+            return try SocketIOMessagePackCodec.decode(data)
+        }
         switch payload {
         case .binary(let data):
             guard var pending else { throw .unexpectedBinary }
@@ -152,7 +160,7 @@ public struct SocketIODecoder: Sendable {
     private static let reservedEvents: Set<String> = ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]
 
     /// Checks the payload's shape against the packet type, as the reference parser does.
-    private static func validate(type: SocketIOPacketType, data: SocketIOValue?) throws(SocketIOCodecError) {
+    static func validate(type: SocketIOPacketType, data: SocketIOValue?) throws(SocketIOCodecError) {
         switch type {
         case .connect:
             if let data, data.objectValue == nil { throw .invalidPayload("CONNECT data must be an object") }
