@@ -4,7 +4,7 @@ import Foundation
 /// `HERALD_*` environment variables, then the configuration file, then the defaults.
 struct HeraldSettings: Sendable {
     static let config = Setting<String>(
-        "config", .text("<file>"), help: "Configuration file: 'key = value' lines (TOML's flat form) of the settings below.")
+        "config", .text("<file>"), help: "Configuration file: TOML, the settings below as its top-level keys.")
     static let host = Setting("host", .text("<address>"), default: "127.0.0.1", help: "Address to bind; a non-loopback address requires api-key.")
     static let port = Setting("port", .whole(0...65535), default: 8080, help: "Port to listen on.")
     static let listenBacklog = Setting(
@@ -172,39 +172,40 @@ struct HeraldSettings: Sendable {
         var status: Int32 = 2
     }
 
-    private var values: [String: (text: String, source: String)] = [:]
+    private var values: [String: (input: SettingInput, source: String)] = [:]
 
     /// Resolves the settings from `flags` (by key), the environment and the configuration file it
     /// names; every value given is checked against its setting's kind.
     init(flags: [String: String], environment: [String: String]) throws(Problem) {
         for key in Self.all {
-            if let value = environment[key.environment] { values[key.name] = (value, key.environment) }
-            if let value = flags[key.name] { values[key.name] = (value, key.flag) }
+            if let value = environment[key.environment] { values[key.name] = (.text(value), key.environment) }
+            if let value = flags[key.name] { values[key.name] = (.text(value), key.flag) }
         }
-        if let path = values[Self.config.name]?.text {
+        if case .text(let path) = values[Self.config.name]?.input {
             let text: String
             do {
                 text = try String(contentsOfFile: path, encoding: .utf8)
             } catch {
                 throw Problem(description: "config (from \(source(Self.config))): cannot read \(path): \(error.localizedDescription)")
             }
-            for (name, value) in try ConfigFile.parse(text, path: path) {
-                guard name != Self.config.name, Self.declaration(named: name) != nil else {
-                    let known = Self.all.map(\.name).filter { $0 != Self.config.name }
-                    throw Problem(description: "config \(path): unknown key '\(name)' (known: \(known.joined(separator: ", ")))")
-                }
-                if values[name] == nil { values[name] = (value, path) }
+            for entry in try ConfigFile.read(text, path: path) where values[entry.key] == nil {
+                values[entry.key] = (entry.input, "\(path):\(entry.line)")
             }
         }
         for key in Self.all {
-            guard let (text, source) = values[key.name], let reason = key.problem(with: text) else { continue }
-            throw Problem(description: "\(key.name) (from \(source)): '\(text)' \(reason)")
+            guard let (input, source) = values[key.name], let reason = key.problem(with: input) else { continue }
+            let shown =
+                switch input {
+                case .text(let text): "'\(text)'"
+                case .list(let items): "[\(items.map { "'\($0)'" }.joined(separator: ", "))]"
+                }
+            throw Problem(description: "\(key.name) (from \(source)): \(shown) \(reason)")
         }
     }
 
     /// The setting's value: the one given (already checked), else its default, else `nil`.
     func optional<Value>(_ setting: Setting<Value>) -> Value? {
-        guard let text = values[setting.name]?.text, case .success(let value) = setting.kind.parse(text) else {
+        guard let input = values[setting.name]?.input, case .success(let value) = setting.kind.value(of: input) else {
             return setting.defaultValue
         }
         return value

@@ -11,8 +11,8 @@ struct Serve: AsyncParsableCommand {
         usage: "herald serve [--<key> <value> | --<key>=<value>] ...",
         discussion: """
             Every setting is a flag (--key value or --key=value), an environment variable (HERALD_ \
-            and the key in upper case with underscores, e.g. HERALD_API_KEY), or a line of the \
-            configuration file given with --config ('key = value', TOML's flat form). Flags win over \
+            and the key in upper case with underscores, e.g. HERALD_API_KEY), or a key of the \
+            TOML configuration file given with --config (its top-level keys). Flags win over \
             the environment, which wins over the file. A bad value or an unknown flag stops herald \
             with exit status 2 and a message naming the key.
 

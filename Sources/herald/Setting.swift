@@ -14,8 +14,25 @@ protocol SettingDeclaration: Sendable {
     var defaultText: String? { get }
     /// Whether the flag may be given without a value (then it means `true`).
     var isSwitch: Bool { get }
-    /// Why `text` is not a value of this setting, or `nil` when it is one.
-    func problem(with text: String) -> String?
+    /// The TOML type of the setting's values in the configuration file.
+    var fileType: SettingFileType { get }
+    /// Why `input` is not a value of this setting, or `nil` when it is one.
+    func problem(with input: SettingInput) -> String?
+}
+
+/// A setting's value as given: text (a flag, an environment variable, a TOML string, integer or
+/// boolean), or a list (a TOML array of strings, whose items may hold commas).
+enum SettingInput: Sendable, Equatable {
+    case text(String)
+    case list([String])
+}
+
+/// What a setting's value is in the TOML file.
+enum SettingFileType: String, Sendable {
+    case string
+    case integer
+    case boolean
+    case array = "array of strings"
 }
 
 extension SettingDeclaration {
@@ -31,6 +48,17 @@ struct SettingKind<Value: Sendable>: Sendable {
     let placeholder: String
     /// The value of `text`, or why it is not one (a phrase that follows the quoted text).
     let parse: @Sendable (String) -> Result<Value, SettingKindMismatch>
+    /// The value of a list (a TOML array), for kinds that take one.
+    var parseList: (@Sendable ([String]) -> Value)? = nil
+
+    /// The value of `input`, or why it is not one.
+    func value(of input: SettingInput) -> Result<Value, SettingKindMismatch> {
+        switch input {
+        case .text(let text): parse(text)
+        case .list(let items):
+            if let parseList { .success(parseList(items)) } else { .failure(.init(reason: "is a list, but this setting takes one value")) }
+        }
+    }
 }
 
 /// Why a text is not a value of a setting's kind: a phrase such as "is not a whole number in 1...64".
@@ -86,9 +114,10 @@ extension SettingKind where Value == Bool {
 extension SettingKind where Value == [String] {
     /// A comma-separated list; blanks around items are dropped, and so are empty items.
     static func list(_ placeholder: String) -> Self {
-        Self(placeholder: placeholder) { text in
-            .success(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
-        }
+        Self(
+            placeholder: placeholder,
+            parse: { text in .success(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }) },
+            parseList: { $0 })
     }
 }
 
@@ -132,8 +161,17 @@ struct Setting<Value: Sendable>: SettingDeclaration {
 
     var isSwitch: Bool { Value.self == Bool.self }
 
-    func problem(with text: String) -> String? {
-        switch kind.parse(text) {
+    var fileType: SettingFileType {
+        switch Value.self {
+        case is Int.Type: .integer
+        case is Bool.Type: .boolean
+        case is [String].Type: .array
+        default: .string
+        }
+    }
+
+    func problem(with input: SettingInput) -> String? {
+        switch kind.value(of: input) {
         case .success: nil
         case .failure(let mismatch): mismatch.reason
         }

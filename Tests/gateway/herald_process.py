@@ -66,11 +66,12 @@ def wait_until(condition, timeout, what):
 class Herald:
     """A herald process on a free port (or `port`), with its log kept for the test to read."""
 
-    def __init__(self, *args, port=None, cwd=None):
+    def __init__(self, *args, port=None, cwd=None, port_flag=True):
+        """`port_flag` False leaves the port to the arguments' configuration file (`port`, then, names it)."""
         self.port = port or free_port()
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
         self.process = subprocess.Popen(
-            [executable(), "serve", "--port", str(self.port), *args],
+            [executable(), "serve", *(["--port", str(self.port)] if port_flag else []), *args],
             stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ, **AWS), cwd=cwd, stdin=subprocess.DEVNULL,
         )
         self.url = f"http://127.0.0.1:{self.port}"

@@ -123,7 +123,7 @@ def test_flags_win_over_the_environment_which_wins_over_the_file(tmp_path):
     config.write_text('pollers = 70\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
     cases = [
-        ([], {}, "herald: pollers (from %s): '70' is not a whole number in 1...64" % config),
+        ([], {}, "herald: pollers (from %s:1): '70' is not a whole number in 1...64" % config),
         ([], {"HERALD_POLLERS": "65"}, "herald: pollers (from HERALD_POLLERS): '65' is not a whole number in 1...64"),
         (["--pollers", "66"], {"HERALD_POLLERS": "65"}, "herald: pollers (from --pollers): '66' is not a whole number in 1...64"),
     ]
