@@ -12,6 +12,10 @@ struct HeraldSettings: Sendable {
         help:
             "Connections waiting to be accepted (the kernel caps it at net.core.somaxconn); room for the clients that all reconnect at once after a restart."
     )
+    static let tlsCert = Setting<String>(
+        "tls-cert", .text("<file>"),
+        help: "PEM certificate chain: herald serves https and wss (with tls-key); SIGHUP reads it again for new connections.")
+    static let tlsKey = Setting<String>("tls-key", .text("<file>"), help: "PEM private key of tls-cert.")
     static let apiKey = Setting<String>(
         "api-key", .text("<key>"), help: "Bearer key the publish API requires; required when binding a non-loopback address.")
     static let operationsKey = Setting<String>(
@@ -150,7 +154,7 @@ struct HeraldSettings: Sendable {
 
     /// Every setting, in the order `--help` lists them.
     static let all: [any SettingDeclaration] = [
-        config, host, port, listenBacklog, apiKey, operationsKey, namespaces, defaultEvent,
+        config, host, port, listenBacklog, tlsCert, tlsKey, apiKey, operationsKey, namespaces, defaultEvent,
         auth, jwtSecret, jwtPublicKeys, jwks, jwksCAFile, jwtRequireExp, allowedOrigins, allowCredentials,
         queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, outboxTable, outboxMaxReceives, pollers, maxInFlight,
         upstreamEvents, webhookURL, upstreamQueueURL, upstreamMaxInFlight, upstreamAttempts,

@@ -2,6 +2,8 @@ import Foundation
 import Herald
 import HeraldQueue
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import Metrics
 import NIOCore
@@ -11,6 +13,7 @@ import SocketIO
 import SocketIOHummingbird
 import SocketIOPostgres
 import Synchronization
+import UnixSignals
 
 extension ServePlan {
     /// Runs the gateway until SIGTERM or SIGINT. Every start-up failure becomes one
@@ -206,13 +209,20 @@ extension ServePlan {
         gateway.addPublishRoutes(to: router, publisher: publisher)
         gateway.addOperationsRoutes(to: router, registry: registry, readiness: readiness)
         let startedMetadata: Logger.Metadata = [
-            "address": "\(host):\(port)", "namespaces": "\(self.gateway.namespaces)", "auth": "\(self.gateway.auth)",
+            "address": "\(tls == nil ? "http" : "https")://\(host):\(port)", "namespaces": "\(self.gateway.namespaces)",
+            "auth": "\(self.gateway.auth)",
             "api-key": "\(self.gateway.apiKey == nil ? "none" : "set")", "queue": "\(source)",
             "cluster": "\(gateway.cluster.map { "postgres, node \($0.uid)" } ?? "none")",
         ]
+        let server: HTTPServerBuilder
+        do {
+            server = try tls.map { try .tls(.socketIO(gateway.io), tlsConfiguration: $0.serverConfiguration) } ?? .socketIO(gateway.io)
+        } catch {
+            throw settings.problem(HeraldSettings.tlsCert, "cannot serve TLS: \(error)")
+        }
         let app = Application(
             router: router,
-            server: .socketIO(gateway.io),
+            server: server,
             configuration: .init(address: .hostname(host, port: port), backlog: listenBacklog),
             onServerRunning: { _ in
                 listening.open()
@@ -228,8 +238,9 @@ extension ServePlan {
         // The outbox's wake-ups stop after the consumers.
         let cluster: [any Service] = gateway.cluster.map { [ClusterService(cluster: $0, namespaces: self.gateway.namespaces)] } ?? []
         let wakeUps: [any Service] = outbox.map { [OutboxListenerService(outbox: $0)] } ?? []
+        let reloads: [any Service] = tls.map { [CertificateReloadService(certificates: $0, logger: logger)] } ?? []
         let services: [any Service] =
-            cluster + wakeUps + [app, SocketIODrainService(gateway: gateway, logger: logger)]
+            cluster + wakeUps + reloads + [app, SocketIODrainService(gateway: gateway, logger: logger)]
             + consumers.map { AfterListening(gate: listening, service: $0) }
             + [ReadinessDrainService(gateway: gateway, period: drainPeriod, logger: logger)]
         var groupConfiguration = ServiceGroupConfiguration(
@@ -321,6 +332,27 @@ private final class FinishedInTime: Sendable {
         continuation.withLock { continuation in
             continuation?.resume(returning: inTime)
             continuation = nil
+        }
+    }
+}
+
+/// Reads the TLS certificate and key again on each SIGHUP, for the connections opened after it;
+/// a pair that cannot be read is logged and the one in use stays.
+struct CertificateReloadService: Service {
+    let certificates: TLSCertificates
+    let logger: Logger
+
+    func run() async throws {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        await cancelWhenGracefulShutdown {
+            for await _ in hangups {
+                do {
+                    try certificates.reload()
+                    logger.notice("TLS certificate reloaded", metadata: ["certificate": "\(certificates.subject)"])
+                } catch {
+                    logger.error("TLS certificate not reloaded; the one in use stays", metadata: ["error": "\(error)"])
+                }
+            }
         }
     }
 }

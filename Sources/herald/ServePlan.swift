@@ -49,6 +49,8 @@ struct ServePlan {
     let host: String
     let port: Int
     let listenBacklog: Int
+    /// The certificate and key of https/wss; `nil` serves plain http.
+    let tls: TLSCertificates?
     let gateway: HeraldConfiguration
     /// The Socket.IO limits; the logger is set when the plan runs.
     let socketIO: SocketIOConfiguration
@@ -70,6 +72,7 @@ struct ServePlan {
         host = settings.value(S.host)
         port = settings.value(S.port)
         listenBacklog = settings.value(S.listenBacklog)
+        tls = try Self.tls(settings)
         var gateway = HeraldConfiguration()
         gateway.apiKey = settings.optional(S.apiKey)
         gateway.operationsKey = settings.optional(S.operationsKey)
@@ -266,6 +269,27 @@ struct ServePlan {
         heartbeats.heartbeatInterval = .seconds(interval)
         heartbeats.heartbeatTimeout = .seconds(timeout)
         return ClusterPlan(transport: transport, heartbeats: heartbeats)
+    }
+
+    /// The TLS pair, when both tls-cert and tls-key are given (one alone is a mistake).
+    private static func tls(_ settings: HeraldSettings) throws(HeraldSettings.Problem) -> TLSCertificates? {
+        typealias S = HeraldSettings
+        switch (settings.optional(S.tlsCert), settings.optional(S.tlsKey)) {
+        case (nil, nil):
+            return nil
+        case (nil, _):
+            throw settings.problem(S.tlsKey, "is set, but tls-cert is not: give the certificate of the key too")
+        case (_, nil):
+            throw settings.problem(S.tlsCert, "is set, but tls-key is not: give the certificate's private key too")
+        case (let certificate?, let key?):
+            try readable(certificate, S.tlsCert, settings, what: "a PEM certificate chain")
+            try readable(key, S.tlsKey, settings, what: "a PEM private key")
+            do {
+                return try TLSCertificates(certificatePath: certificate, keyPath: key)
+            } catch {
+                throw settings.problem(S.tlsCert, error.description)
+            }
+        }
     }
 
     /// How clients authenticate: `auth = jwt` (the default) needs exactly one key source;

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -66,19 +67,21 @@ def wait_until(condition, timeout, what):
 class Herald:
     """A herald process on a free port (or `port`), with its log kept for the test to read."""
 
-    def __init__(self, *args, port=None, cwd=None, port_flag=True):
-        """`port_flag` False leaves the port to the arguments' configuration file (`port`, then, names it)."""
+    def __init__(self, *args, port=None, cwd=None, port_flag=True, scheme="http", verify=None):
+        """`port_flag` False leaves the port to the arguments' configuration file (`port`, then, names it);
+        `scheme` https, with the CA file `verify`, is for a herald serving TLS."""
         self.port = port or free_port()
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
         self.process = subprocess.Popen(
             [executable(), "serve", *(["--port", str(self.port)] if port_flag else []), *args],
             stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ, **AWS), cwd=cwd, stdin=subprocess.DEVNULL,
         )
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.context = ssl.create_default_context(cafile=verify) if verify else None
         deadline = time.time() + 20
         while True:
             try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=1)
+                urllib.request.urlopen(self.url + "/healthz", timeout=1, context=self.context)
                 return
             except OSError:
                 if time.time() > deadline or self.process.poll() is not None:
@@ -87,20 +90,20 @@ class Herald:
                 time.sleep(0.05)
 
     def get(self, path):
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+        with urllib.request.urlopen(self.url + path, timeout=5, context=self.context) as response:
             return response.read().decode()
 
     def status(self, path):
         """The status and JSON body of a GET, whatever the status."""
         try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as response:
+            with urllib.request.urlopen(self.url + path, timeout=5, context=self.context) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
 
     def post(self, path, body):
         request = urllib.request.Request(self.url + path, data=body.encode(), method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=self.context) as response:
             return response.status
 
     def output(self):

@@ -3,9 +3,7 @@ CA, follows a key rotation by `kid`, and refetches at a bounded rate."""
 import base64
 import http.server
 import json
-import os
 import ssl
-import subprocess
 import tempfile
 import threading
 import time
@@ -15,6 +13,7 @@ import socketio
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
+from certificates import CertificateAuthority
 from herald_process import Herald, run
 
 
@@ -49,20 +48,9 @@ class Provider:
         self.keys = []
         self.fetches = 0
         self.lock = threading.Lock()
-        ca_key, ca_cert = os.path.join(directory, "ca.key"), os.path.join(directory, "ca.pem")
-        key, csr, cert = (os.path.join(directory, name) for name in ("server.key", "server.csr", "server.pem"))
-        ext = os.path.join(directory, "ext.cnf")
-        with open(ext, "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
-        openssl = ["openssl"]
-        subprocess.run(openssl + ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                                  "-keyout", ca_key, "-out", ca_cert, "-days", "2", "-subj", "/CN=herald test CA"],
-                       check=True, capture_output=True)
-        subprocess.run(openssl + ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                                  "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
-        subprocess.run(openssl + ["x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
-                                  "-out", cert, "-days", "2", "-extfile", ext], check=True, capture_output=True)
-        self.ca = ca_cert
+        ca = CertificateAuthority(directory)
+        cert, key = ca.issue("server")
+        self.ca = ca.pem
         provider = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
