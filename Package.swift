@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "EngineIO", targets: ["EngineIO"]),
         .library(name: "SocketIO", targets: ["SocketIO"]),
         .library(name: "SocketIOHummingbird", targets: ["SocketIOHummingbird"]),
+        .library(name: "SocketIOTesting", targets: ["SocketIOTesting"]),
         .library(name: "SocketIOPostgres", targets: ["SocketIOPostgres"]),
         .library(name: "SQS", targets: ["SQS"]),
         .library(name: "HeraldQueue", targets: ["HeraldQueue"]),
@@ -73,6 +74,16 @@ let package = Package(
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SocketIOTesting",
+            dependencies: [
+                "EngineIO",
+                "SocketIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -223,6 +234,11 @@ let package = Package(
             ],
             // The python-socketio peers the tests run; found beside the sources (#filePath).
             exclude: ["Clients"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SocketIOTestingTests",
+            dependencies: ["SocketIOTesting", "SocketIO"],
             swiftSettings: strict
         ),
         .testTarget(
