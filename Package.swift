@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SocketIO", targets: ["SocketIO"]),
         .library(name: "SocketIOHummingbird", targets: ["SocketIOHummingbird"]),
         .library(name: "SocketIOTesting", targets: ["SocketIOTesting"]),
+        .library(name: "SocketIOAdminUI", targets: ["SocketIOAdminUI"]),
         .library(name: "SocketIOPostgres", targets: ["SocketIOPostgres"]),
         .library(name: "SQS", targets: ["SQS"]),
         .library(name: "HeraldQueue", targets: ["HeraldQueue"]),
@@ -37,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
@@ -74,6 +76,16 @@ let package = Package(
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SocketIOAdminUI",
+            dependencies: [
+                "EngineIO",
+                "SocketIO",
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -163,6 +175,7 @@ let package = Package(
                 "HeraldQueue",
                 "SQS",
                 "SocketIO",
+                "SocketIOAdminUI",
                 "SocketIOHummingbird",
                 "SocketIOPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -90,6 +90,7 @@ public final class EngineIOConnection: Sendable {
 
     /// Sends packets that must leave together and in order (a Socket.IO packet and its attachments).
     public func send(_ frames: some Collection<EngineIOFrame>) {
+        statistics.sent(packets: frames.count, bytes: frames.reduce(0) { $0 + $1.webSocketFrame.readableBytes })
         if eventLoop.inEventLoop {
             let core = self.core.value
             perform(core.machine.send(frames), frames: frames, core)
@@ -226,6 +227,7 @@ public final class EngineIOConnection: Sendable {
                 core.pendingPoll = nil
                 promise?.succeed(EngineIOHTTPResponse(answer))
             case .deliver(let payload):
+                statistics.received(bytes: payload.bytes.readableBytes)
                 core.delegate?.connection(self, didReceive: payload)
             case .writeWebSocket(let socket, let frames):
                 write(frames, to: socket, core)
@@ -243,6 +245,7 @@ public final class EngineIOConnection: Sendable {
             case .countSlowClient:
                 statistics.slowClientDisconnected()
             case .notifyClosed(let reason):
+                statistics.connectionClosed(reason)
                 let delegate = core.delegate
                 core.delegate = nil
                 delegate?.connection(self, didCloseWith: reason)
@@ -380,6 +383,8 @@ extension EngineIOConnection {
         }
         guard !groups.isEmpty else { return }
         let bytes = frames.reduce(0) { $0 + $1.webSocketFrame.readableBytes }
+        let recipients = groups.reduce(0) { $0 + $1.connections.count }
+        groups[0].connections[0].statistics.sent(packets: frames.count * recipients, bytes: bytes * recipients)
         for group in groups {
             if group.loop.inEventLoop {
                 deliver(frames, to: group.connections)

@@ -39,6 +39,11 @@ public final class EngineIOServer: Sendable {
     /// The number of open sessions.
     public var connectionCount: Int { sessions.withLockedValue { $0.count } }
 
+    /// The number of open sessions still on polling (not upgraded to WebSocket).
+    public var pollingConnectionCount: Int {
+        sessions.withLockedValue { $0.values.reduce(0) { $0 + ($1.transportName == "polling" ? 1 : 0) } }
+    }
+
     /// Looks up an open session by id.
     public func connection(id: String) -> EngineIOConnection? {
         sessions.withLockedValue { $0[id] }
@@ -130,6 +135,7 @@ public final class EngineIOServer: Sendable {
             }
         )
         sessions.withLockedValue { $0[connection.id] = connection }
+        statistics.connectionOpened()
         connection.start(delegate: onConnection(connection))
         return connection
     }

@@ -45,6 +45,9 @@ public final class SocketIOServer: Sendable {
     /// The main namespace, `/`.
     public var sockets: SocketIONamespace { of("/") }
 
+    /// Every namespace that exists now, the dynamic ones made so far included, by name.
+    public var namespaces: [SocketIONamespace] { core.namespaces.sorted { $0.name < $1.name } }
+
     /// The namespace with the given name, created if needed.
     public func of(_ name: String) -> SocketIONamespace {
         core.namespace(named: name.hasPrefix("/") ? name : "/" + name)
@@ -191,6 +194,8 @@ extension SocketIOServer {
         }
 
         var logger: Logger { configuration.logger }
+
+        var namespaces: [SocketIONamespace] { registry.withLockedValue { Array($0.namespaces.values) } }
 
         func namespace(named name: String) -> SocketIONamespace {
             registry.withLockedValue { registry in

@@ -139,6 +139,22 @@ struct HeraldSettings: Sendable {
         "cluster-heartbeat-timeout", .whole(2...3600, unit: "seconds"), default: 10,
         help: "Seconds after which a silent node counts as gone (requests stop waiting for it)."
     )
+    static let adminUI = Setting(
+        "admin-ui", .bool, default: false,
+        help: "Serve the official Socket.IO Admin UI (admin.socket.io) on /admin: statistics, sockets, rooms; join, leave and disconnect clients.")
+    static let adminUIAuth = Setting(
+        "admin-ui-auth", .choice(["basic", "none"]), default: "basic",
+        help: "The Admin UI's login: 'basic' (admin-ui-username and admin-ui-password-hash) or 'none' (anyone reaching /admin).")
+    static let adminUIUsername = Setting("admin-ui-username", .text("<name>"), default: "admin", help: "The Admin UI's user name.")
+    static let adminUIPasswordHash = Setting<String>(
+        "admin-ui-password-hash", .text("<bcrypt>"),
+        help: "bcrypt hash of the Admin UI's password ($2a$/$2b$/$2y$; htpasswd -nbBC 10 admin PASSWORD makes one).")
+    static let adminUIReadOnly = Setting("admin-ui-read-only", .bool, default: false, help: "The Admin UI may watch, not act.")
+    static let adminUIMode = Setting(
+        "admin-ui-mode", .choice(["production", "development"]), default: "production",
+        help: "'development' also sends the UI every socket and its room changes; 'production' statistics only.")
+    static let adminUIServerID = Setting<String>(
+        "admin-ui-server-id", .text("<id>"), shownDefault: "hostname#pid", help: "This node's name in the Admin UI; distinct per node.")
     static let logFormat = Setting("log-format", .choice(["text", "json"]), default: "text", help: "Log format.")
     static let logLevel = Setting(
         "log-level", .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info", help: "Log level."
@@ -161,6 +177,7 @@ struct HeraldSettings: Sendable {
         maxBroadcastBacklogMB, parser, maxAttachments, maxPendingEvents, recovery, recoveryWindow,
         recoveryMaxReplay, recoveryMaxLogMB, recoveryStore, recoveryPath,
         cluster, postgresURL, postgresPoolSize, clusterChannelPrefix, clusterHeartbeatInterval, clusterHeartbeatTimeout,
+        adminUI, adminUIAuth, adminUIUsername, adminUIPasswordHash, adminUIReadOnly, adminUIMode, adminUIServerID,
         logFormat, logLevel, drainPeriod, shutdownDeadline,
     ]
 

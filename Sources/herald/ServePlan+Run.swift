@@ -10,6 +10,7 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 import SocketIO
+import SocketIOAdminUI
 import SocketIOHummingbird
 import SocketIOPostgres
 import Synchronization
@@ -239,8 +240,14 @@ extension ServePlan {
         let cluster: [any Service] = gateway.cluster.map { [ClusterService(cluster: $0, namespaces: self.gateway.namespaces)] } ?? []
         let wakeUps: [any Service] = outbox.map { [OutboxListenerService(outbox: $0)] } ?? []
         let reloads: [any Service] = tls.map { [CertificateReloadService(certificates: $0, logger: logger)] } ?? []
+        let admin: [any Service]
+        do {
+            admin = try adminUI.map { [AdminUIService(ui: try SocketIOAdminUI(server: gateway.io, configuration: $0))] } ?? []
+        } catch {
+            throw settings.problem(HeraldSettings.adminUIPasswordHash, "\(error)")
+        }
         let services: [any Service] =
-            cluster + wakeUps + reloads + [app, SocketIODrainService(gateway: gateway, logger: logger)]
+            cluster + wakeUps + reloads + admin + [app, SocketIODrainService(gateway: gateway, logger: logger)]
             + consumers.map { AfterListening(gate: listening, service: $0) }
             + [ReadinessDrainService(gateway: gateway, period: drainPeriod, logger: logger)]
         var groupConfiguration = ServiceGroupConfiguration(
@@ -354,5 +361,14 @@ struct CertificateReloadService: Service {
                 }
             }
         }
+    }
+}
+
+/// Sends the Admin UI its statistics until the graceful shutdown.
+struct AdminUIService: Service {
+    let ui: SocketIOAdminUI
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await ui.run() }
     }
 }

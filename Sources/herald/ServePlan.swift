@@ -5,6 +5,7 @@ import Logging
 import PostgresNIO
 import SQS
 import SocketIO
+import SocketIOAdminUI
 import SocketIOPostgres
 
 /// A validated `serve` configuration, ready to run: every setting checked, and the ones that
@@ -51,6 +52,8 @@ struct ServePlan {
     let listenBacklog: Int
     /// The certificate and key of https/wss; `nil` serves plain http.
     let tls: TLSCertificates?
+    /// The Admin UI, when served.
+    let adminUI: SocketIOAdminUIConfiguration?
     let gateway: HeraldConfiguration
     /// The Socket.IO limits; the logger is set when the plan runs.
     let socketIO: SocketIOConfiguration
@@ -108,6 +111,7 @@ struct ServePlan {
             socketIO.connectionStateRecovery = recovery
         }
         self.socketIO = socketIO
+        adminUI = try Self.adminUI(settings, namespaces: gateway.namespaces)
 
         let region = settings.optional(S.sqsRegion) ?? ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1"
         let endpoint = settings.optional(S.sqsEndpoint).flatMap(URL.init(string:))
@@ -269,6 +273,45 @@ struct ServePlan {
         heartbeats.heartbeatInterval = .seconds(interval)
         heartbeats.heartbeatTimeout = .seconds(timeout)
         return ClusterPlan(transport: transport, heartbeats: heartbeats)
+    }
+
+    /// The Admin UI: off unless admin-ui; on, it needs a password hash unless admin-ui-auth = none.
+    private static func adminUI(_ settings: HeraldSettings, namespaces: [String]) throws(HeraldSettings.Problem) -> SocketIOAdminUIConfiguration? {
+        typealias S = HeraldSettings
+        let keys: [any SettingDeclaration] = [
+            S.adminUIAuth, S.adminUIUsername, S.adminUIPasswordHash, S.adminUIReadOnly, S.adminUIMode, S.adminUIServerID,
+        ]
+        guard settings.value(S.adminUI) else {
+            if let key = keys.first(where: settings.isGiven) {
+                throw settings.problem(key, "is set, but admin-ui is off: turn it on (--admin-ui) or remove \(key.name)")
+            }
+            return nil
+        }
+        var configuration: SocketIOAdminUIConfiguration
+        if settings.value(S.adminUIAuth) == "none" {
+            if settings.isGiven(S.adminUIPasswordHash) {
+                throw settings.problem(S.adminUIAuth, "'none' turns the Admin UI's login off, but admin-ui-password-hash is set: remove one of them")
+            }
+            configuration = SocketIOAdminUIConfiguration(authentication: .none)
+        } else {
+            guard let hash = settings.optional(S.adminUIPasswordHash) else {
+                throw settings.problem(
+                    S.adminUI,
+                    "the Admin UI needs a login: set admin-ui-password-hash (htpasswd -nbBC 10 admin PASSWORD | cut -d: -f2), or --admin-ui-auth none"
+                )
+            }
+            guard SocketIOAdminUI.isBcryptHash(hash) else {
+                throw settings.problem(S.adminUIPasswordHash, "is not a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters)")
+            }
+            configuration = SocketIOAdminUIConfiguration(authentication: .basic(username: settings.value(S.adminUIUsername), passwordHash: hash))
+        }
+        guard !namespaces.contains(configuration.namespace) else {
+            throw settings.problem(S.namespaces, "'\(configuration.namespace)' is the Admin UI's namespace: serve your clients on another one")
+        }
+        configuration.isReadOnly = settings.value(S.adminUIReadOnly)
+        configuration.mode = SocketIOAdminUIConfiguration.Mode(rawValue: settings.value(S.adminUIMode)) ?? .production
+        if let id = settings.optional(S.adminUIServerID) { configuration.serverID = id }
+        return configuration
     }
 
     /// The TLS pair, when both tls-cert and tls-key are given (one alone is a mistake).

@@ -34,6 +34,8 @@ public final class SocketIOLocalSockets: Sendable {
     public let serverSideEvents = SocketIOServerSideEvents()
     /// Told of each broadcast of another server once it was written here (``broadcastFromPeer(_:options:delivered:)``).
     private let peerBroadcastObservers = Mutex<[@Sendable (SocketIOPeerBroadcast) -> Void]>([])
+    private let roomObservers = Mutex<[@Sendable (SocketIORoomChange) -> Void]>([])
+    private let hasRoomObservers = Atomic<Bool>(false)
 
     /// The namespace's events a recovering socket may have missed, when recovery is on.
     let recoveryLog: SocketIORecoveryLog?
@@ -80,11 +82,26 @@ public final class SocketIOLocalSockets: Sendable {
     }
 
     func join(_ socket: SocketIOSocket, _ rooms: Set<String>) {
-        shard(on: socket.eventLoop).value.join(socket.id, rooms)
+        let joined = shard(on: socket.eventLoop).value.join(socket.id, rooms)
+        if hasRoomObservers.load(ordering: .relaxed), !joined.isEmpty {
+            for observer in roomObservers.withLock({ $0 }) {
+                for room in joined { observer(SocketIORoomChange(socket: socket, room: room, joined: true)) }
+            }
+        }
     }
 
     func leave(_ socket: SocketIOSocket, _ room: String) {
-        shard(on: socket.eventLoop).value.leave(socket.id, room)
+        let left = shard(on: socket.eventLoop).value.leave(socket.id, room)
+        if hasRoomObservers.load(ordering: .relaxed), left {
+            for observer in roomObservers.withLock({ $0 }) { observer(SocketIORoomChange(socket: socket, room: room, joined: false)) }
+        }
+    }
+
+    /// Calls `observer` each time a socket of this server joins or leaves a room (its own room on
+    /// connect included), on the socket's event loop: for monitors, which must be quick.
+    public func onRoomChange(_ observer: @escaping @Sendable (SocketIORoomChange) -> Void) {
+        roomObservers.withLock { $0.append(observer) }
+        hasRoomObservers.store(true, ordering: .relaxed)
     }
 
     func remove(_ socket: SocketIOSocket) {
@@ -351,4 +368,14 @@ public struct SocketIOPeerBroadcast: Sendable {
 
     /// The event name.
     public var event: String { data?.arrayValue?.first?.stringValue ?? "" }
+}
+
+/// A socket that joined or left a room.
+public struct SocketIORoomChange: Sendable {
+    /// The socket.
+    public let socket: SocketIOSocket
+    /// The room.
+    public let room: String
+    /// Whether it joined (`false`: it left).
+    public let joined: Bool
 }

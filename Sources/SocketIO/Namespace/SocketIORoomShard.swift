@@ -26,17 +26,23 @@ struct SocketIORoomShard<Member> {
     }
 
     /// Puts a socket of the shard into rooms (a socket not here is left alone).
-    mutating func join(_ id: String, _ newRooms: Set<String>) {
-        guard members[id] != nil else { return }
+    /// Returns the rooms it was not in before.
+    @discardableResult
+    mutating func join(_ id: String, _ newRooms: Set<String>) -> Set<String> {
+        guard members[id] != nil else { return [] }
+        let joined = newRooms.subtracting(memberRooms[id] ?? [])
         memberRooms[id, default: []].formUnion(newRooms)
-        for room in newRooms { rooms[room, default: []].insert(id) }
+        for room in joined { rooms[room, default: []].insert(id) }
+        return joined
     }
 
-    /// Takes a socket out of a room.
-    mutating func leave(_ id: String, _ room: String) {
-        guard memberRooms[id]?.remove(room) != nil else { return }
+    /// Takes a socket out of a room; returns whether it was in it.
+    @discardableResult
+    mutating func leave(_ id: String, _ room: String) -> Bool {
+        guard memberRooms[id]?.remove(room) != nil else { return false }
         rooms[room]?.remove(id)
         if rooms[room]?.isEmpty == true { rooms[room] = nil }
+        return true
     }
 
     /// Removes a socket and its rooms.
