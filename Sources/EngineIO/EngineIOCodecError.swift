@@ -5,6 +5,7 @@ public struct EngineIOCodecError: Error, Hashable, CustomStringConvertible {
         case unknownPacketType(UInt8)
         case invalidBase64
         case binaryNotMessage
+        case invalidLength
     }
 
     private let kind: Kind
@@ -17,6 +18,8 @@ public struct EngineIOCodecError: Error, Hashable, CustomStringConvertible {
     public static let invalidBase64 = Self(kind: .invalidBase64)
     /// Raw binary data can only be a message packet.
     public static let binaryNotMessage = Self(kind: .binaryNotMessage)
+    /// An Engine.IO v3 payload whose packet lengths do not match its bytes.
+    public static let invalidLength = Self(kind: .invalidLength)
 
     public var description: String {
         switch kind {
@@ -24,6 +27,7 @@ public struct EngineIOCodecError: Error, Hashable, CustomStringConvertible {
         case .unknownPacketType(let byte): "unknown Engine.IO packet type \(Self.describe(byte))"
         case .invalidBase64: "binary polling packet is not valid base64"
         case .binaryNotMessage: "binary data can only be sent as a message packet"
+        case .invalidLength: "Engine.IO v3 payload with a packet length that does not match its bytes"
         }
     }
 

@@ -15,6 +15,9 @@ public struct EngineIOConfiguration: Sendable {
     public var transports: EngineIOTransports = .all
     /// Whether polling sessions may upgrade to WebSocket.
     public var allowUpgrades: Bool = true
+    /// Whether Engine.IO v3 clients (socket.io-client 2.x, python-socketio 4.x) may connect, as
+    /// the reference's `allowEIO3` (off by default: they get "Unsupported protocol version").
+    public var allowEIO3 = false
     /// Cross-origin settings for polling requests; `nil` sends no CORS headers.
     public var cors: CORSConfiguration? = nil
     /// Which browser origins may open and use sessions, over polling and WebSocket alike;

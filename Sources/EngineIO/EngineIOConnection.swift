@@ -38,6 +38,9 @@ public final class EngineIOConnection: Sendable {
     private let status: Atomic<UInt8>
     private let onFinalClose: @Sendable (EngineIOConnection) -> Void
 
+    /// The Engine.IO revision the client speaks.
+    public let protocolVersion: EngineIOProtocol
+
     init(
         id: String,
         handshake: EngineIOHandshakeRequest,
@@ -45,19 +48,20 @@ public final class EngineIOConnection: Sendable {
         eventLoop: any EventLoop,
         configuration: EngineIOConfiguration,
         statistics: EngineIOStatistics,
+        protocolVersion: EngineIOProtocol = .v4,
         onFinalClose: @escaping @Sendable (EngineIOConnection) -> Void
     ) {
         self.statistics = statistics
+        self.protocolVersion = protocolVersion
         self.id = id
         self.handshake = handshake
         self.eventLoop = eventLoop
         self.configuration = configuration
         self.onFinalClose = onFinalClose
-        let machine = StateMachine(
-            transport: webSocket.map { .webSocket($0.id) } ?? .polling,
-            settings: StateMachine.Settings(configuration),
-            now: .now()
-        )
+        var settings = StateMachine.Settings(configuration)
+        settings.protocolVersion = protocolVersion
+        settings.binaryPolling = handshake.query["b64"] == nil
+        let machine = StateMachine(transport: webSocket.map { .webSocket($0.id) } ?? .polling, settings: settings, now: .now())
         let status = Status(machine)
         self.status = Atomic(status.rawValue)
         self.core = .makeBoxSendingValue(Core(machine: machine, sockets: webSocket.map { [$0] } ?? [], status: status), eventLoop: eventLoop)
@@ -121,7 +125,12 @@ public final class EngineIOConnection: Sendable {
     func handlePost(_ request: EngineIOHTTPRequest) async -> EngineIOHTTPResponse {
         // Decoded where the request is handled, so that a large body does not hold the loop.
         let packets: Result<[EngineIOPacket], EngineIOCodecError>? =
-            request.bodyTooLarge ? nil : Result { () throws(EngineIOCodecError) in try EngineIOCodec.decodePayload(request.body ?? ByteBuffer()) }
+            request.bodyTooLarge
+            ? nil
+            : Result { () throws(EngineIOCodecError) in
+                let body = request.body ?? ByteBuffer()
+                return try protocolVersion == .v3 ? EngineIOCodecV3.decodePayload(body) : EngineIOCodec.decodePayload(body)
+            }
         let promise = eventLoop.makePromise(of: EngineIOHTTPResponse.self)
         onLoop { core in
             let now = NIODeadline.now()
@@ -219,13 +228,13 @@ public final class EngineIOConnection: Sendable {
         for action in batch.actions {
             switch action {
             case .answerRequest(let answer):
-                batch.request?.succeed(EngineIOHTTPResponse(answer))
+                batch.request?.succeed(EngineIOHTTPResponse(answer, protocolVersion: protocolVersion))
             case .holdRequest:
                 core.pendingPoll = batch.request
             case .answerPendingPoll(let answer):
                 let promise = core.pendingPoll
                 core.pendingPoll = nil
-                promise?.succeed(EngineIOHTTPResponse(answer))
+                promise?.succeed(EngineIOHTTPResponse(answer, protocolVersion: protocolVersion))
             case .deliver(let payload):
                 statistics.received(bytes: payload.bytes.readableBytes)
                 core.delegate?.connection(self, didReceive: payload)
@@ -347,9 +356,12 @@ extension EngineIOConnection {
 }
 
 extension EngineIOHTTPResponse {
-    init(_ answer: EngineIOSessionStateMachine.Answer) {
+    init(_ answer: EngineIOSessionStateMachine.Answer, protocolVersion: EngineIOProtocol) {
         switch answer {
         case .payload(let body): self = .payload(body)
+        case .binaryPayload(let body):
+            self = EngineIOHTTPResponse(status: 200, headers: [("content-type", "application/octet-stream")], body: body)
+        case .noop where protocolVersion == .v3: self = .payload(ByteBuffer(string: "1:6"))
         case .noop: self = .noop
         case .ok: self = .ok
         case .error(let error): self = .error(error)

@@ -80,7 +80,9 @@ public final class EngineIOServer: Sendable {
             return .error(error)
         case .success(nil):
             let connection = open(webSocket: nil, request: request, eventLoop: request.eventLoop)
-            return .payload(EngineIOCodec.encodePayload([handshakePacket(connection, upgrades: allowedUpgrades)]))
+            let open = handshakePacket(connection, upgrades: allowedUpgrades)
+            if connection.protocolVersion == .v3 { return .payload(EngineIOCodecV3.encodePayload([open], binary: false).body) }
+            return .payload(EngineIOCodec.encodePayload([open]))
         case .success(let connection?):
             switch request.method {
             case "GET": return await connection.handlePoll(request)
@@ -105,9 +107,16 @@ public final class EngineIOServer: Sendable {
             return .success(connection)
         }
         guard method == "GET" else { return .failure(.badHandshakeMethod) }
-        guard query["EIO"] == "4" else { return .failure(.unsupportedProtocolVersion) }
+        guard protocolVersion(of: query) != nil else { return .failure(.unsupportedProtocolVersion) }
         if transport == .websocket, !isUpgrade { return .failure(.badRequest) }
         return .success(nil)
+    }
+
+    /// The revision a handshake asks for: `EIO=4`, else (as in the reference, a missing `EIO`
+    /// too) v3, when ``EngineIOConfiguration/allowEIO3`` allows it.
+    func protocolVersion(of query: [String: String]) -> EngineIOProtocol? {
+        if query["EIO"] == "4" { return .v4 }
+        return configuration.allowEIO3 ? .v3 : nil
     }
 
     private var allowedUpgrades: [String] {
@@ -130,6 +139,7 @@ public final class EngineIOServer: Sendable {
             eventLoop: eventLoop,
             configuration: configuration,
             statistics: statistics,
+            protocolVersion: protocolVersion(of: request.query) ?? .v4,
             onFinalClose: { [weak self] connection in
                 _ = self?.sessions.withLockedValue { $0.removeValue(forKey: connection.id) }
             }
@@ -166,7 +176,8 @@ public final class EngineIOServer: Sendable {
         headers: [(name: String, value: String)]
     ) throws {
         let (_, query) = EngineIOQuery.parse(uri: uri)
-        let handler = EngineIOWebSocketHandler(configuration: configuration, statistics: statistics)
+        let version = query["sid"].flatMap(connection(id:))?.protocolVersion ?? protocolVersion(of: query) ?? .v4
+        let handler = EngineIOWebSocketHandler(configuration: configuration, statistics: statistics, protocolVersion: version)
         let pipeline = channel.pipeline.syncOperations
         try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: configuration.maxHTTPBufferSize + 16)))
         try pipeline.addHandler(

@@ -35,8 +35,10 @@ struct EngineIOSessionStateMachine {
 
     /// The answer to an HTTP request of the polling transport.
     enum Answer: Hashable, Sendable {
-        /// A polling payload (the packets joined by the record separator).
+        /// A polling payload (the packets joined by the record separator; in v3, length-prefixed).
         case payload(ByteBuffer)
+        /// An Engine.IO v3 payload in the binary framing.
+        case binaryPayload(ByteBuffer)
         /// A single noop packet, which releases a poll without data.
         case noop
         /// The reference's answer to an accepted POST.
@@ -115,6 +117,10 @@ struct EngineIOSessionStateMachine {
         /// How long a poll that arrived during a probe waits before it is released with a noop.
         var probePollDelay: TimeAmount = .milliseconds(100)
         var maxBufferedPollingBytes: Int
+        /// v3: the client pings and the server answers; payloads are length-prefixed.
+        var protocolVersion = EngineIOProtocol.v4
+        /// v3: whether the client takes polling payloads in the binary framing (no `b64`).
+        var binaryPolling = true
 
         init(_ configuration: EngineIOConfiguration) {
             pingInterval = TimeAmount(configuration.pingInterval)
@@ -126,6 +132,7 @@ struct EngineIOSessionStateMachine {
     }
 
     static let pingFrame = EngineIOFrame(EngineIOPacket(.ping))
+    static let pongFrame = EngineIOFrame(EngineIOPacket(.pong))
     static let probePongFrame = EngineIOFrame(EngineIOPacket(.pong, text: "probe"))
 
     let settings: Settings
@@ -164,10 +171,19 @@ struct EngineIOSessionStateMachine {
 
     // MARK: Heartbeat
 
-    /// Starts the heartbeat: the first ping is due one interval after the session opened.
+    /// Starts the heartbeat: the first ping is due one interval after the session opened. In v3
+    /// the client pings: its first ping is due within an interval and a timeout.
     mutating func start() -> [Action] {
         guard readyState == .open else { return [] }
+        if settings.protocolVersion == .v3 { return [arm(.heartbeat, at: pongDeadline)] }
         return [arm(.heartbeat, at: heartbeatAnchor + settings.pingInterval)]
+    }
+
+    /// A v3 client's ping: answered with a pong, and the next one is due within an interval and
+    /// a timeout.
+    private mutating func receivedPing(_ now: NIODeadline) -> [Action] {
+        heartbeatAnchor = now
+        return [arm(.heartbeat, at: pongDeadline)] + sendActions(CollectionOfOne(Self.pongFrame))
     }
 
     private var pongDeadline: NIODeadline { heartbeatAnchor + settings.pingInterval + settings.pingTimeout }
@@ -193,7 +209,7 @@ struct EngineIOSessionStateMachine {
         switch timer.kind {
         case .heartbeat:
             guard readyState == .open else { return [] }
-            if awaitingPong { return beginClose(reason: .pingTimeout, now: nil) }
+            if awaitingPong || settings.protocolVersion == .v3 { return beginClose(reason: .pingTimeout, now: nil) }
             awaitingPong = true
             var actions = [arm(.heartbeat, at: pongDeadline)]
             actions.append(contentsOf: sendActions(CollectionOfOne(Self.pingFrame)))
@@ -269,6 +285,12 @@ struct EngineIOSessionStateMachine {
     /// The buffered frames (and the close packet when closing) as a poll's answer; empties the buffer.
     private mutating func drainPollBuffer() -> Answer {
         let closePacket = readyState == .closing
+        if settings.protocolVersion == .v3 {
+            let packets = pollBuffer.map(\.packet) + (closePacket ? [EngineIOPacket(.close)] : [])
+            clearPollBuffer()
+            let (body, isBinary) = EngineIOCodecV3.encodePayload(packets, binary: settings.binaryPolling)
+            return isBinary ? .binaryPayload(body) : .payload(body)
+        }
         var size = bufferedPollingBytes + pollBuffer.count + (closePacket ? 1 : 0)
         if size > 0 { size -= 1 }
         var body = ByteBuffer()
@@ -342,11 +364,13 @@ struct EngineIOSessionStateMachine {
         case .message:
             guard let payload = packet.payload else { return [] }
             return [.deliver(payload)]
-        case .pong:
+        case .pong where settings.protocolVersion == .v4:
             return receivedPong(now)
+        case .ping where settings.protocolVersion == .v3:
+            return receivedPing(now)
         case .close:
             return beginClose(reason: .transportClose, now: now)
-        case .open, .ping, .upgrade, .noop:
+        case .open, .ping, .pong, .upgrade, .noop:
             return []
         }
     }

@@ -67,9 +67,12 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
     private let maxQueuedBytes: Int
     private let closeTimeout: TimeAmount
     private let statistics: EngineIOStatistics
+    /// v3 binary frames carry the packet type (4) before the data.
+    private let protocolVersion: EngineIOProtocol
 
-    init(configuration: EngineIOConfiguration, statistics: EngineIOStatistics) {
+    init(configuration: EngineIOConfiguration, statistics: EngineIOStatistics, protocolVersion: EngineIOProtocol = .v4) {
         self.statistics = statistics
+        self.protocolVersion = protocolVersion
         self.highWaterMark = configuration.webSocketHighWaterMark
         self.maxQueuedBytes = configuration.webSocketMaxQueuedBytes
         self.closeTimeout = TimeAmount(configuration.webSocketCloseTimeout)
@@ -96,6 +99,13 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
         let writable = context.channel.isWritable
         for frame in frames {
             if writable || !frame.isVolatile {
+                if protocolVersion == .v3, case .binary(let data) = frame.packet.payload {
+                    let typed = WebSocketFraming.frame(
+                        opcode: .binary, typeByte: EngineIOPacketType.message.rawValue - UInt8(ascii: "0"), payload: data,
+                        allocator: context.channel.allocator)
+                    context.write(wrapOutboundOut(typed), promise: nil)
+                    continue
+                }
                 context.write(wrapOutboundOut(frame.webSocketFrame), promise: nil)
             } else {
                 statistics.packetDropped()
@@ -150,6 +160,12 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
         switch frame.opcode {
         case .text:
             deliver { () throws(EngineIOCodecError) in try EngineIOCodec.decodePacket(text: frame.unmaskedData) }
+        case .binary where protocolVersion == .v3:
+            var data = frame.unmaskedData
+            deliver { () throws(EngineIOCodecError) in
+                guard data.readInteger(as: UInt8.self) == 4 else { throw .binaryNotMessage }
+                return EngineIOCodec.decodePacket(binary: data)
+            }
         case .binary:
             deliver { EngineIOCodec.decodePacket(binary: frame.unmaskedData) }
         case .ping:

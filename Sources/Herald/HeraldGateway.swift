@@ -56,8 +56,12 @@ public final class HeraldGateway: Sendable {
     private func installHandlers(on namespace: SocketIONamespace) {
         if let authenticator {
             namespace.use { socket in
-                guard let token = socket.handshake.auth["token"]?.stringValue else {
-                    throw SocketIOConnectError("authentication required: send a JWT as auth.token")
+                // Engine.IO v3 clients (socket.io-client 2.x) have no auth payload: their token
+                // comes in the query, as `io(url, {query: {token}})` sends it.
+                let fromQuery = socket.connection.protocolVersion == .v3 ? socket.handshake.query["token"] : nil
+                guard let token = socket.handshake.auth["token"]?.stringValue ?? fromQuery else {
+                    let how = socket.connection.protocolVersion == .v3 ? "as the query parameter token" : "as auth.token"
+                    throw SocketIOConnectError("authentication required: send a JWT \(how)")
                 }
                 let claims: HeraldClaims
                 do {

@@ -83,6 +83,11 @@ struct HeraldSettings: Sendable {
         help:
             "Packet format of every client: 'json' (socket.io's default) or 'msgpack' (socket.io-msgpack-parser; python-socketio's serializer='msgpack')."
     )
+    static let allowEIO3 = Setting(
+        "allow-eio3", .bool, default: false,
+        help:
+            "Let Engine.IO v3 clients connect (socket.io-client 2.x, python-socketio 4.x), during a migration; their token is the query parameter 'token'."
+    )
     static let maxAttachments = Setting(
         "max-attachments", .whole(0...10_000), default: 10, help: "Binary attachments a client's packet may announce.")
     static let maxPendingEvents = Setting(
@@ -174,7 +179,7 @@ struct HeraldSettings: Sendable {
         auth, jwtSecret, jwtPublicKeys, jwks, jwksCAFile, jwtRequireExp, allowedOrigins, allowCredentials,
         queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, outboxTable, outboxMaxReceives, pollers, maxInFlight,
         upstreamEvents, webhookURL, upstreamQueueURL, upstreamMaxInFlight, upstreamAttempts,
-        maxBroadcastBacklogMB, parser, maxAttachments, maxPendingEvents, recovery, recoveryWindow,
+        maxBroadcastBacklogMB, parser, allowEIO3, maxAttachments, maxPendingEvents, recovery, recoveryWindow,
         recoveryMaxReplay, recoveryMaxLogMB, recoveryStore, recoveryPath,
         cluster, postgresURL, postgresPoolSize, clusterChannelPrefix, clusterHeartbeatInterval, clusterHeartbeatTimeout,
         adminUI, adminUIAuth, adminUIUsername, adminUIPasswordHash, adminUIReadOnly, adminUIMode, adminUIServerID,

@@ -98,6 +98,7 @@ struct ServePlan {
         var socketIO = SocketIOConfiguration()
         socketIO.maxAttachments = settings.value(S.maxAttachments)
         socketIO.parser = SocketIOParser(rawValue: settings.value(S.parser)) ?? .json
+        socketIO.engine.allowEIO3 = settings.value(S.allowEIO3)
         socketIO.maxPendingEventsPerSocket = settings.value(S.maxPendingEvents)
         for key in [S.recoveryWindow, S.recoveryMaxReplay, S.recoveryMaxLogMB, S.recoveryStore, S.recoveryPath] as [any SettingDeclaration]
         where !settings.value(S.recovery) && settings.isGiven(key) {

@@ -462,6 +462,38 @@ struct EngineIOSessionStateMachineTests {
         }
     }
 
+    // MARK: Engine.IO v3
+
+    static var settingsV3: Machine.Settings {
+        var settings = settings
+        settings.protocolVersion = .v3
+        return settings
+    }
+
+    @Test("v3: the client pings; the server answers pong and expects the next ping within interval and timeout")
+    func v3Heartbeat() {
+        var machine = Machine(transport: .webSocket(Self.ws1), settings: Self.settingsV3, now: Self.at(0))
+        #expect(machine.start() == [.schedule(Self.timer(.heartbeat, 1), at: Self.at(45_000))])
+        #expect(
+            machine.receive(EngineIOPacket(.ping), from: Self.ws1, now: Self.at(10_000))
+                == [.schedule(Self.timer(.heartbeat, 2), at: Self.at(55_000)), .writeWebSocket(Self.ws1, [Machine.pongFrame])])
+        // A pong from a v3 client is not a heartbeat; the server never pings it.
+        #expect(machine.receive(EngineIOPacket(.pong), from: Self.ws1, now: Self.at(11_000)) == [])
+        #expect(machine.timerFired(Self.timer(.heartbeat, 1)) == [])
+        #expect(machine.timerFired(Self.timer(.heartbeat, 2)) == [.closeWebSocket(Self.ws1, code: 1000), .notifyClosed(.pingTimeout), .finish])
+    }
+
+    @Test("v3 over polling: polls are answered in the length-prefixed framing, a ping's pong among them")
+    func v3Polling() {
+        var machine = Machine(transport: .polling, settings: Self.settingsV3, now: Self.at(0))
+        _ = machine.start()
+        _ = machine.send([Self.message("é")])
+        #expect(machine.receivePolled(EngineIOPacket(.ping), now: Self.at(100)) == [.schedule(Self.timer(.heartbeat, 2), at: Self.at(45_100))])
+        #expect(machine.poll(now: Self.at(200)) == [.answerRequest(.payload(ByteBuffer(string: "2:4é1:3")))])
+        _ = machine.send([.binary(ByteBuffer(bytes: [7]))])
+        #expect(machine.poll(now: Self.at(300)) == [.answerRequest(.binaryPayload(ByteBuffer(bytes: [1, 2, 0xFF, 4, 7])))])
+    }
+
     // MARK: Beyond the scenarios
 
     @Test("a send over WebSocket asks for a write of the caller's frames, without an action list")

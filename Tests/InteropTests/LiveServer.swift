@@ -37,11 +37,13 @@ func withApplication(
 /// Runs a Socket.IO server on a free loopback port for the duration of `body`.
 func withLiveServer(
     parser: SocketIOParser = .json,
+    allowEIO3: Bool = false,
     configure: (SocketIOServer) -> Void,
     _ body: @Sendable (_ port: Int) async throws -> Void
 ) async throws {
     var configuration = SocketIOConfiguration()
     configuration.parser = parser
+    configuration.engine.allowEIO3 = allowEIO3
     configuration.engine.pingInterval = .seconds(2)
     configuration.engine.pingTimeout = .seconds(2)
     let io = SocketIOServer(configuration: configuration)
@@ -53,6 +55,8 @@ enum LiveServerError: Error { case noPort }
 
 /// Where the test virtualenv's Python is (set by scripts/test).
 let testPython: String? = ProcessInfo.processInfo.environment["HERALD_TEST_PYTHON"]
+/// The Python of the virtualenv with python-socketio 4.x, the Engine.IO v3 client (set by scripts/test).
+let testPythonEIO3: String? = ProcessInfo.processInfo.environment["HERALD_TEST_PYTHON_EIO3"]
 
 /// Runs a python-socketio client scenario, its clients of the serializer matching `parser`, and
 /// returns the JSON object it printed.
@@ -68,8 +72,8 @@ final class PythonProcess: Sendable {
     private let errors = Pipe()
     let description: String
 
-    init(script: String, arguments: [String]) throws {
-        guard let python = testPython else { throw PythonClientError(message: "HERALD_TEST_PYTHON is not set: run the tests with scripts/test") }
+    init(script: String, arguments: [String], python: String? = testPython) throws {
+        guard let python else { throw PythonClientError(message: "HERALD_TEST_PYTHON(_EIO3) is not set: run the tests with scripts/test") }
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients/\(script)").path
         process = Process()
         process.executableURL = URL(fileURLWithPath: python)

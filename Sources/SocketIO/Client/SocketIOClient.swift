@@ -25,10 +25,19 @@ final class SocketIOClient: EngineIOConnectionDelegate {
             maxAttachments: server.configuration.maxAttachments,
             parser: server.configuration.parser,
             connectTimeout: TimeAmount(server.configuration.connectTimeout),
+            protocolVersion: connection.protocolVersion,
             now: .now()
         )
         self.state = .makeBoxSendingValue(State(machine: machine), eventLoop: connection.eventLoop)
         onLoop { [weak self] in self?.armConnectTimer() }
+        if connection.protocolVersion == .v3 {
+            // A Socket.IO v4-protocol client is in the main namespace from the start; queued, so
+            // that the Engine.IO handshake, written once this delegate exists, goes out first.
+            eventLoop.execute { [weak self] in
+                guard let self else { return }
+                perform(state.value.machine.start())
+            }
+        }
     }
 
     var eventLoop: any EventLoop { connection.eventLoop }
@@ -239,6 +248,11 @@ final class SocketIOClient: EngineIOConnectionDelegate {
         defer { server.connectFinished(socket.namespace) }
         socket.close(reason: .forcedClose)
         guard state.value.machine.refuse(socket.member) else { return }
+        if connection.protocolVersion == .v3 {
+            // The v4 protocol's ERROR carries the data, or the message as a string.
+            send(SocketIOPacket(type: .connectError, namespace: socket.namespace.name, data: refusal.data ?? .string(refusal.message)))
+            return
+        }
         var data: SocketIOObject = ["message": .string(refusal.message)]
         if let extra = refusal.data { data["data"] = extra }
         send(SocketIOPacket(type: .connectError, namespace: socket.namespace.name, data: .object(data)))

@@ -52,9 +52,19 @@ struct SocketIOClientStateMachine: Sendable {
     /// When the connection is closed if it joined no namespace; `nil` once one was joined.
     private(set) var connectDeadline: NIODeadline?
     private(set) var isClosed = false
+    /// v3: a Socket.IO v4-protocol client, connected to `/` without asking, whose CONNECT packets
+    /// carry their auth as a query (`0/admin?token=abc,`).
+    private let protocolVersion: EngineIOProtocol
+
+    /// What the connection starts with: for a v4-protocol client, joining `/`.
+    mutating func start() -> Action {
+        guard protocolVersion == .v3, !isClosed else { return .none }
+        return route(SocketIOPacket(type: .connect, namespace: "/"))
+    }
 
     /// A client whose connection opened at `now`.
-    init(maxAttachments: Int, parser: SocketIOParser = .json, connectTimeout: TimeAmount, now: NIODeadline) {
+    init(maxAttachments: Int, parser: SocketIOParser = .json, connectTimeout: TimeAmount, protocolVersion: EngineIOProtocol = .v4, now: NIODeadline) {
+        self.protocolVersion = protocolVersion
         self.decoder = SocketIODecoder(maxAttachments: maxAttachments, parser: parser)
         self.connectDeadline = now + connectTimeout
     }
@@ -81,6 +91,13 @@ struct SocketIOClientStateMachine: Sendable {
     private mutating func route(_ packet: SocketIOPacket) -> Action {
         let member = routes[packet.namespace]
         switch (packet.type, member) {
+        case (.connect, nil) where protocolVersion == .v3:
+            let (namespace, auth) = Self.splitQuery(packet.namespace)
+            guard routes[namespace] == nil, !connecting.values.contains(namespace) else { return .none }
+            let new = nextMember
+            nextMember += 1
+            connecting[new] = namespace
+            return .connect(namespace: namespace, auth: auth, member: new)
         case (.connect, nil):
             let new = nextMember
             nextMember += 1
@@ -93,6 +110,19 @@ struct SocketIOClientStateMachine: Sendable {
         case (_, .some(let member)):
             return .deliver(packet, to: member)
         }
+    }
+
+    /// `/admin?token=abc&x=1` as the namespace and the auth object its query stands for.
+    static func splitQuery(_ name: String) -> (String, SocketIOValue?) {
+        guard let mark = name.firstIndex(of: "?") else { return (name, nil) }
+        var auth = SocketIOObject()
+        for pair in name[name.index(after: mark)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            let key = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+            let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+            auth[key] = .string(value)
+        }
+        return (String(name[..<mark]), .object(auth))
     }
 
     /// The middlewares of `member` accepted it.

@@ -46,7 +46,10 @@ public final class SocketIOSocket: Sendable {
         auth: SocketIOValue?,
         restoring session: SocketIORecoverySession? = nil
     ) {
-        let id = session?.id ?? RandomID.make()
+        // A Socket.IO v4-protocol client (Engine.IO v3) computes its socket's id itself, as the
+        // Engine.IO id, prefixed with `<namespace>#` outside the main namespace.
+        let v3 = client.connection.protocolVersion == .v3
+        let id = session?.id ?? (v3 ? (namespace.name == "/" ? client.connection.id : "\(namespace.name)#\(client.connection.id)") : RandomID.make())
         self.id = id
         self.namespace = namespace
         self.client = client
@@ -300,9 +303,14 @@ public final class SocketIOSocket: Sendable {
             case .admitted(let rooms):
                 namespace.localSockets.insert(self, rooms: rooms)
                 shared.withLockedValue { $0.isConnected = true }
-                var reply: SocketIOObject = ["sid": .string(id)]
-                if let pid { reply["pid"] = .string(pid) }
-                sendPacket(SocketIOPacket(type: .connect, namespace: namespace.name, data: .object(reply)))
+                if connection.protocolVersion == .v3 {
+                    // Socket.IO v4-protocol clients take their id from the Engine.IO session.
+                    sendPacket(SocketIOPacket(type: .connect, namespace: namespace.name))
+                } else {
+                    var reply: SocketIOObject = ["sid": .string(id)]
+                    if let pid { reply["pid"] = .string(pid) }
+                    sendPacket(SocketIOPacket(type: .connect, namespace: namespace.name, data: .object(reply)))
+                }
                 for frames in replay { connection.send(frames) }
                 storeSession()
             case .addRooms(let rooms):

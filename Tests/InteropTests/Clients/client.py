@@ -14,43 +14,19 @@ import time
 
 import socketio
 
+import recording
+from recording import TIMEOUT, plain
+
 URL, TRANSPORTS, SCENARIO = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
 SERIALIZER = sys.argv[4] if len(sys.argv) > 4 else "default"
-TIMEOUT = 10
 
 
-def plain(value):
-    if isinstance(value, (bytes, bytearray)):
-        return {"$bytes": bytes(value).hex()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    return value
-
-
-class Recorder:
-    """Collects events per name and lets the scenario wait for them."""
+class Recorder(recording.Recorder):
+    """Every event of a namespace, through python-socketio 5's catch-all handler."""
 
     def __init__(self, client, namespace="/"):
-        self.events = {}
-        self.condition = threading.Condition()
+        super().__init__()
         client.on("*", self.record, namespace=namespace)
-
-    def record(self, event, *args):
-        with self.condition:
-            self.events.setdefault(event, []).append(list(args))
-            self.condition.notify_all()
-
-    def wait(self, event, count=1):
-        deadline = time.time() + TIMEOUT
-        with self.condition:
-            while len(self.events.get(event, [])) < count:
-                left = deadline - time.time()
-                if left <= 0:
-                    raise TimeoutError(f"no '{event}' event within {TIMEOUT}s")
-                self.condition.wait(left)
-            return self.events[event][count - 1]
 
 
 def connect(client, **kwargs):
