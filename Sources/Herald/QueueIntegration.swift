@@ -1,6 +1,8 @@
 import Foundation
 public import HeraldQueue
 public import NIOCore
+import SocketIO
+import Tracing
 
 extension HeraldGateway {
     /// The consumer's handler: decodes a queue message (envelope, or raw body routed by its
@@ -24,8 +26,20 @@ extension HeraldGateway {
         // (a cluster that sequences broadcasts delivers them in commit order anyway).
         if message.groupID != nil, let cluster, cluster.recovery == nil { _ = await cluster.barrier(namespace: decoded.namespace) }
         let written = DeliveryWait(count: 1)
+        // A child of the consumer's hand-off span; it ends once the event was written to the
+        // loops (and, in a cluster, published to the other nodes).
+        let span = InstrumentationSystem.tracer.startSpan("broadcast", context: ServiceContext.current ?? .topLevel, ofKind: .producer)
+        span.attributes["socket.io.event"] = decoded.event
+        span.attributes["socket.io.namespace"] = decoded.namespace
         do {
-            if try !deliver(decoded, messageID: message.id, delivered: { written.done($0) }) {
+            let delivered: @Sendable (SocketIODelivery) -> Void = { delivery in
+                span.attributes["socket.io.recipients"] = delivery.localRecipients
+                span.end()
+                written.done(delivery)
+            }
+            if try !deliver(decoded, messageID: message.id, delivered: delivered) {
+                span.attributes["herald.outcome"] = "already in the recovery log"
+                span.end()
                 stats.duplicateSkipped()
                 logger.debug(
                     "A queue message whose event is in the recovery log came again; not broadcast twice",
@@ -33,7 +47,10 @@ extension HeraldGateway {
                 return .handedOff
             }
         } catch {
-            return .reject(reason: error.description)
+            let reason = String(describing: error)
+            span.setStatus(SpanStatus(code: .error, message: reason))
+            span.end()
+            return .reject(reason: reason)
         }
         if let sent = message.sentTimestamp {
             stats.recordQueueLag(seconds: max(0, Date().timeIntervalSince(sent)))

@@ -7,6 +7,7 @@ import NIOCore
 public import SQS
 import SocketIO
 import Synchronization
+import Tracing
 
 /// Where client events go upstream: an HTTP webhook (whose JSON answer becomes the client's
 /// acknowledgement) and/or an SQS queue.
@@ -94,11 +95,16 @@ final class UpstreamForwarder: Sendable {
             "claims": event.socket.data["claims"] ?? .object([:]),
         ]
         var answer: SocketIOValue?
-        if let (client, url) = configuration.queue {
-            answer = await send(body, to: client, url: url, event: event.name)
-        }
-        if let url = configuration.webhookURL {
-            answer = await post(body, to: url, event: event.name)
+        await withSpan("upstream forward", ofKind: .producer) { span in
+            span.attributes["socket.io.event"] = event.name
+            span.attributes["socket.io.namespace"] = event.socket.namespace.name
+            if let (client, url) = configuration.queue {
+                answer = await send(body, to: client, url: url, event: event.name)
+            }
+            if let url = configuration.webhookURL {
+                answer = await post(body, to: url, event: event.name)
+            }
+            if answer?["error"] != nil { span.setStatus(SpanStatus(code: .error, message: "the upstream refused or failed")) }
         }
         if let ack = event.ack, let answer { ack(answer) }
     }

@@ -1,5 +1,6 @@
 import Logging
 import Synchronization
+import Tracing
 
 /// Collects the receipts of finished messages and deletes them in batches, as the source's
 /// ``MessageSource/acknowledgeFlushPolicy`` says: when a batch is full or the oldest pending
@@ -16,6 +17,8 @@ final class DeleteBatcher: Sendable {
         /// Group commit: whether a delete is being sent (the next waits for it to finish).
         var sending = false
         var ledger = DeleteLedger()
+        /// The `delete` span of each traced receipt, and its message's span, ended once deleted.
+        var traces: [QueueReceipt: (delete: any Span, message: any Span)] = [:]
 
         mutating func take(_ count: Int) -> [QueueReceipt] {
             let batch = Array(pending.prefix(count))
@@ -58,9 +61,14 @@ final class DeleteBatcher: Sendable {
 
     /// Queues a receipt for deletion. After ``close()`` it cannot be deleted any more: that is
     /// logged and counted, and the queue delivers the message again.
-    func enqueue(_ receipt: QueueReceipt) {
+    ///
+    /// With `trace`, the span of the message, a `delete` span starts as its child; both end when
+    /// the delete is confirmed or fails for good.
+    func enqueue(_ receipt: QueueReceipt, trace: (any Span)? = nil) {
+        let delete = trace.map { InstrumentationSystem.tracer.startSpan("delete", context: $0.context, ofKind: .client) }
         let batch = state.withLock { state -> [QueueReceipt]? in
             state.ledger.enqueued(receipt)
+            if let trace, let delete { state.traces[receipt] = (delete, trace) }
             if state.closed { return [] }
             if state.pending.isEmpty { state.oldest = .now }
             state.pending.append(receipt)
@@ -178,14 +186,29 @@ final class DeleteBatcher: Sendable {
 
     private func recordDeleted(_ receipts: [QueueReceipt], except failures: [AcknowledgeFailure]) {
         let failed = Set(failures.map(\.receipt))
-        state.withLock { state in
-            for receipt in receipts where !failed.contains(receipt) { state.ledger.deleted(receipt) }
+        let traces = state.withLock { state in
+            var traces: [(delete: any Span, message: any Span)] = []
+            for receipt in receipts where !failed.contains(receipt) {
+                state.ledger.deleted(receipt)
+                if let trace = state.traces.removeValue(forKey: receipt) { traces.append(trace) }
+            }
+            return traces
+        }
+        for trace in traces {
+            trace.delete.end()
+            trace.message.end()
         }
     }
 
     /// Counts and logs deletes that failed for good, apart from refusals of a duplicate's receipt.
     private func report(_ failures: [AcknowledgeFailure]) {
         guard !failures.isEmpty else { return }
+        let traces = state.withLock { state in failures.compactMap { state.traces.removeValue(forKey: $0.receipt) } }
+        for trace in traces {
+            trace.delete.setStatus(SpanStatus(code: .error, message: "the delete failed"))
+            trace.delete.end()
+            trace.message.end()
+        }
         let elsewhere = failures.map { isReceivedElsewhere($0.receipt) }
         let meanings = state.withLock { state in
             zip(failures, elsewhere).map { state.ledger.failed($0.receipt, receivedElsewhere: $1) }

@@ -160,6 +160,14 @@ struct HeraldSettings: Sendable {
         help: "'development' also sends the UI every socket and its room changes; 'production' statistics only.")
     static let adminUIServerID = Setting<String>(
         "admin-ui-server-id", .text("<id>"), shownDefault: "hostname#pid", help: "This node's name in the Admin UI; distinct per node.")
+    static let otelEndpoint = Setting<String>(
+        "otel-endpoint", .url,
+        help:
+            "OTLP/HTTP collector that receives herald's traces (http://127.0.0.1:4318): queue receive, hand-off, broadcast, delete, upstream forwarding. Off when unset."
+    )
+    static let otelProtocol = Setting(
+        "otel-protocol", .choice(["http/protobuf", "http/json"]), default: "http/protobuf", help: "OTLP encoding of the traces.")
+    static let otelServiceName = Setting("otel-service-name", .text("<name>"), default: "herald", help: "service.name of herald's traces.")
     static let logFormat = Setting("log-format", .choice(["text", "json"]), default: "text", help: "Log format.")
     static let logLevel = Setting(
         "log-level", .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info", help: "Log level."
@@ -183,6 +191,7 @@ struct HeraldSettings: Sendable {
         recoveryMaxReplay, recoveryMaxLogMB, recoveryStore, recoveryPath,
         cluster, postgresURL, postgresPoolSize, clusterChannelPrefix, clusterHeartbeatInterval, clusterHeartbeatTimeout,
         adminUI, adminUIAuth, adminUIUsername, adminUIPasswordHash, adminUIReadOnly, adminUIMode, adminUIServerID,
+        otelEndpoint, otelProtocol, otelServiceName,
         logFormat, logLevel, drainPeriod, shutdownDeadline,
     ]
 

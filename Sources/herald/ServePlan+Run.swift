@@ -7,6 +7,7 @@ import HummingbirdTLS
 import Logging
 import Metrics
 import NIOCore
+import OTel
 import Prometheus
 import ServiceLifecycle
 import SocketIO
@@ -14,6 +15,7 @@ import SocketIOAdminUI
 import SocketIOHummingbird
 import SocketIOPostgres
 import Synchronization
+import Tracing
 import UnixSignals
 
 extension ServePlan {
@@ -240,6 +242,17 @@ extension ServePlan {
         let cluster: [any Service] = gateway.cluster.map { [ClusterService(cluster: $0, namespaces: self.gateway.namespaces)] } ?? []
         let wakeUps: [any Service] = outbox.map { [OutboxListenerService(outbox: $0)] } ?? []
         let reloads: [any Service] = tls.map { [CertificateReloadService(certificates: $0, logger: logger)] } ?? []
+        var tracing: [any Service] = []
+        if var configuration = self.tracing {
+            configuration.diagnosticLogger = .custom(logger)
+            do {
+                let (tracer, exporter) = try OTel.makeTracingBackend(configuration: configuration)
+                InstrumentationSystem.bootstrap(tracer)
+                tracing = [exporter]
+            } catch {
+                throw settings.problem(HeraldSettings.otelEndpoint, "cannot export traces: \(error)")
+            }
+        }
         let admin: [any Service]
         do {
             admin = try adminUI.map { [AdminUIService(ui: try SocketIOAdminUI(server: gateway.io, configuration: $0))] } ?? []
@@ -247,7 +260,7 @@ extension ServePlan {
             throw settings.problem(HeraldSettings.adminUIPasswordHash, "\(error)")
         }
         let services: [any Service] =
-            cluster + wakeUps + reloads + admin + [app, SocketIODrainService(gateway: gateway, logger: logger)]
+            tracing + cluster + wakeUps + reloads + admin + [app, SocketIODrainService(gateway: gateway, logger: logger)]
             + consumers.map { AfterListening(gate: listening, service: $0) }
             + [ReadinessDrainService(gateway: gateway, period: drainPeriod, logger: logger)]
         var groupConfiguration = ServiceGroupConfiguration(

@@ -2,6 +2,7 @@ import Foundation
 import Herald
 import HeraldQueue
 import Logging
+import OTel
 import PostgresNIO
 import SQS
 import SocketIO
@@ -54,6 +55,8 @@ struct ServePlan {
     let tls: TLSCertificates?
     /// The Admin UI, when served.
     let adminUI: SocketIOAdminUIConfiguration?
+    /// Where traces go, when they are exported.
+    let tracing: OTel.Configuration?
     let gateway: HeraldConfiguration
     /// The Socket.IO limits; the logger is set when the plan runs.
     let socketIO: SocketIOConfiguration
@@ -113,6 +116,7 @@ struct ServePlan {
         }
         self.socketIO = socketIO
         adminUI = try Self.adminUI(settings, namespaces: gateway.namespaces)
+        tracing = try Self.tracing(settings)
 
         let region = settings.optional(S.sqsRegion) ?? ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1"
         let endpoint = settings.optional(S.sqsEndpoint).flatMap(URL.init(string:))
@@ -312,6 +316,26 @@ struct ServePlan {
         configuration.isReadOnly = settings.value(S.adminUIReadOnly)
         configuration.mode = SocketIOAdminUIConfiguration.Mode(rawValue: settings.value(S.adminUIMode)) ?? .production
         if let id = settings.optional(S.adminUIServerID) { configuration.serverID = id }
+        return configuration
+    }
+
+    /// Traces exported over OTLP/HTTP when otel-endpoint is set; the other OTLP settings need it.
+    private static func tracing(_ settings: HeraldSettings) throws(HeraldSettings.Problem) -> OTel.Configuration? {
+        typealias S = HeraldSettings
+        guard let endpoint = settings.optional(S.otelEndpoint) else {
+            if let key = [S.otelProtocol, S.otelServiceName].first(where: settings.isGiven) {
+                throw settings.problem(key, "is set, but otel-endpoint is not: give the collector's URL or remove \(key.name)")
+            }
+            return nil
+        }
+        var configuration = OTel.Configuration.default
+        configuration.serviceName = settings.value(S.otelServiceName)
+        configuration.logs.enabled = false
+        configuration.metrics.enabled = false
+        configuration.traces.enabled = true
+        configuration.traces.exporter = .otlp
+        configuration.traces.otlpExporter.endpoint = (endpoint.hasSuffix("/") ? endpoint : endpoint + "/") + "v1/traces"
+        configuration.traces.otlpExporter.protocol = settings.value(S.otelProtocol) == "http/json" ? .httpJSON : .httpProtobuf
         return configuration
     }
 
