@@ -6,6 +6,7 @@ public struct EngineIOCodecError: Error, Hashable, CustomStringConvertible {
         case invalidBase64
         case binaryNotMessage
         case invalidLength
+        case invalidUTF8
     }
 
     private let kind: Kind
@@ -20,6 +21,8 @@ public struct EngineIOCodecError: Error, Hashable, CustomStringConvertible {
     public static let binaryNotMessage = Self(kind: .binaryNotMessage)
     /// An Engine.IO v3 payload whose packet lengths do not match its bytes.
     public static let invalidLength = Self(kind: .invalidLength)
+    /// An Engine.IO v3 text payload that is not UTF-8.
+    public static let invalidUTF8 = Self(kind: .invalidUTF8)
 
     public var description: String {
         switch kind {
@@ -28,6 +31,7 @@ public struct EngineIOCodecError: Error, Hashable, CustomStringConvertible {
         case .invalidBase64: "binary polling packet is not valid base64"
         case .binaryNotMessage: "binary data can only be sent as a message packet"
         case .invalidLength: "Engine.IO v3 payload with a packet length that does not match its bytes"
+        case .invalidUTF8: "Engine.IO v3 text payload that is not UTF-8"
         }
     }
 

@@ -23,37 +23,27 @@ public enum EngineIOCodecV3 {
         return first <= 1 ? try decodeBinaryPayload(body) : try decodeTextPayload(body)
     }
 
+    /// The text framing; the lengths count UTF-16 code units of the UTF-8 text, which must be
+    /// valid (a length may not end inside a character).
     private static func decodeTextPayload(_ body: ByteBuffer) throws(EngineIOCodecError) -> [EngineIOPacket] {
+        guard let text = String(validating: body.readableBytesView, as: UTF8.self) else { throw .invalidUTF8 }
         var packets: [EngineIOPacket] = []
-        var rest = body
-        while rest.readableBytes > 0 {
-            guard let colon = rest.readableBytesView.firstIndex(of: UInt8(ascii: ":")),
-                let digits = rest.readString(length: colon - rest.readerIndex), let units = Int(digits), units >= 0
-            else { throw .invalidLength }
-            rest.moveReaderIndex(forwardBy: 1)
-            guard let byteCount = utf8Length(ofUTF16Units: units, in: rest), let segment = rest.readSlice(length: byteCount) else {
-                throw .invalidLength
+        var rest = Substring(text)
+        while !rest.isEmpty {
+            guard let colon = rest.firstIndex(of: ":"), let units = Int(rest[..<colon]), units >= 0 else { throw .invalidLength }
+            let start = rest.index(after: colon)
+            let scalars = rest.unicodeScalars
+            var end = start
+            var counted = 0
+            while counted < units, end < scalars.endIndex {
+                counted += scalars[end].utf16.count
+                end = scalars.index(after: end)
             }
-            packets.append(try decodeTextPacket(segment))
+            guard counted == units else { throw .invalidLength }
+            packets.append(try decodeTextPacket(ByteBuffer(substring: rest[start..<end])))
+            rest = rest[end...]
         }
         return packets
-    }
-
-    /// The bytes of the first `units` UTF-16 code units of `buffer`'s UTF-8 text.
-    private static func utf8Length(ofUTF16Units units: Int, in buffer: ByteBuffer) -> Int? {
-        var counted = 0
-        var bytes = 0
-        let view = buffer.readableBytesView
-        var index = view.startIndex
-        while counted < units {
-            guard index < view.endIndex else { return nil }
-            let lead = view[index]
-            let width = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
-            counted += width == 4 ? 2 : 1
-            bytes += width
-            index = view.index(index, offsetBy: width, limitedBy: view.endIndex) ?? view.endIndex
-        }
-        return counted == units && bytes <= view.count ? bytes : nil
     }
 
     private static func decodeTextPacket(_ segment: ByteBuffer) throws(EngineIOCodecError) -> EngineIOPacket {
@@ -80,6 +70,7 @@ public enum EngineIOCodecV3 {
             }
             guard digits > 0, var packet = rest.readSlice(length: length) else { throw .invalidLength }
             if kind == 0 {
+                guard String(validating: packet.readableBytesView, as: UTF8.self) != nil else { throw .invalidUTF8 }
                 packets.append(try EngineIOCodec.decodePacket(text: packet))
             } else {
                 guard packet.readInteger(as: UInt8.self) == 4 else { throw .binaryNotMessage }

@@ -46,9 +46,20 @@ struct EngineIOCodecV3Tests {
             ("2:4h0:", .emptyPacket),
             ("4:b4!!", .invalidBase64),
             ("1:9", .unknownPacketType(0x39)),
+            // A length that ends between the two UTF-16 units of one character.
+            ("2:4💡", .invalidLength),
         ])
     func refusals(_ text: String, _ error: EngineIOCodecError) {
         #expect(throws: error) { try EngineIOCodecV3.decodePayload(ByteBuffer(string: text)) }
+    }
+
+    @Test("a text payload that is not UTF-8 is refused (found by fuzz-engineio-payload)")
+    func invalidUTF8() {
+        #expect(throws: EngineIOCodecError.invalidUTF8) {
+            try EngineIOCodecV3.decodePayload(ByteBuffer(bytes: [0x37, 0x3A, 0x34, 0x68, 0x01, 0x03, 0xFF, 0x00, 0x74, 0x69, 0x7F]))
+        }
+        // A string packet of the binary framing, likewise.
+        #expect(throws: EngineIOCodecError.invalidUTF8) { try EngineIOCodecV3.decodePayload(ByteBuffer(bytes: [0, 0, 3, 0xFF, 0x36, 0x01, 0xFF])) }
     }
 
     @Test("binary framing refusals: a digit past 9, a binary packet that is not a message, a short packet")
