@@ -1,6 +1,7 @@
 import FuzzSupport
-@testable import EngineIO
 import NIOCore
+
+@testable import EngineIO
 
 /// The polling POST decoders of both revisions; a decoded payload is encoded again and must
 /// decode to the same packets.

@@ -1,5 +1,6 @@
 import FuzzSupport
 import NIOCore
+
 @testable import SocketIO
 
 /// The JSON value parser and the raw JSON validator: they must agree on what is JSON, and a

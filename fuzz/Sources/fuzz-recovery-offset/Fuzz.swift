@@ -1,4 +1,5 @@
 import FuzzSupport
+
 @testable import SocketIO
 
 /// The offset a recovering client presents: any text either is an offset that prints back the

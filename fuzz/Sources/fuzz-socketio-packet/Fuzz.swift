@@ -1,6 +1,7 @@
-import FuzzSupport
 import EngineIO
+import FuzzSupport
 import NIOCore
+
 @testable import SocketIO
 
 /// Socket.IO packets with binary attachments: the input is split into Engine.IO messages at
@@ -19,7 +20,8 @@ public func entry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointe
             do {
                 if let packet = try decoder.decode(payload) {
                     // What was read is written again and read back the same.
-                    precondition((try? parser.decode(parser.encode(packet))).map(\.namespace) == packet.namespace, "a packet does not survive encoding")
+                    precondition(
+                        (try? parser.decode(parser.encode(packet))).map(\.namespace) == packet.namespace, "a packet does not survive encoding")
                 }
             } catch {
                 // A real client's connection closes here: start over, as a new connection would.

@@ -1,5 +1,6 @@
-import FuzzSupport
 import Foundation
+import FuzzSupport
+
 @testable import SQS
 
 /// SQS's JSON answers: a ReceiveMessage answer (messages, their attributes in every data type)

@@ -1,7 +1,8 @@
 import FuzzSupport
-@testable import EngineIO
 import NIOCore
 import NIOEmbedded
+
+@testable import EngineIO
 
 /// Bytes arriving on an Engine.IO WebSocket (both revisions, by the first byte): the frame
 /// decoder, the aggregator, the handler and the session, as a client's socket feeds them.
