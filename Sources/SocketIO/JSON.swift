@@ -282,13 +282,20 @@ enum JSON {
                     case UInt8(ascii: "t"): output.append(0x09)
                     case UInt8(ascii: "u"):
                         var scalar = try parseHex4()
-                        if (0xD800..<0xDC00).contains(scalar), offset + 1 < bytes.count,
+                        while (0xD800..<0xDC00).contains(scalar), offset + 1 < bytes.count,
                             bytes[offset] == UInt8(ascii: "\\"), bytes[offset + 1] == UInt8(ascii: "u")
                         {
                             offset += 2
-                            let low = try parseHex4()
-                            guard (0xDC00..<0xE000).contains(low) else { throw fail("invalid surrogate pair") }
-                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                            let next = try parseHex4()
+                            if (0xDC00..<0xE000).contains(next) {
+                                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (next - 0xDC00)
+                                break
+                            }
+                            // A high surrogate without its low half is a lone surrogate, as
+                            // JavaScript's JSON.parse keeps it (it reaches UTF-8 as U+FFFD);
+                            // the escape after it is a character of its own.
+                            output.append(contentsOf: [0xEF, 0xBF, 0xBD])
+                            scalar = next
                         }
                         let character = Unicode.Scalar(scalar) ?? "\u{FFFD}"
                         output.append(contentsOf: Array(String(character).utf8))
