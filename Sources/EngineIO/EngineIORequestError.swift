@@ -49,4 +49,7 @@ public struct EngineIOCloseReason: Hashable, Sendable, CustomStringConvertible {
     public static let serverShuttingDown = Self("server shutting down")
     /// The client could not keep up with what it was sent.
     public static let slowClient = Self("slow client")
+
+    /// Every reason a session closes with.
+    public static let all: [Self] = [.transportClose, .transportError, .pingTimeout, .parseError, .forcedClose, .serverShuttingDown, .slowClient]
 }

@@ -1,3 +1,4 @@
+import EngineIO
 import Foundation
 public import Hummingbird
 import NIOCore
@@ -159,6 +160,12 @@ private final class GatewaySeries: Sendable {
         perNamespace = namespaces.map { name in
             (name, gauge("namespace", unit: "clients", labels: [("namespace", name)], help: "Clients connected now, per namespace"))
         }
+        let disconnections = EngineIOCloseReason.all.map { reason in
+            counter(
+                "disconnections", labels: [("reason", reason.description)],
+                help: "Engine.IO sessions closed, by reason (a client that closed, a transport error, a parse error, a ping timeout…)"
+            ) { gateway in gateway.io.engine.statistics.traffic.disconnections[reason.description] ?? 0 }
+        }
         counters =
             [
                 counter("connections", help: "Socket.IO connections since start") { $0.stats.totalConnections },
@@ -198,6 +205,7 @@ private final class GatewaySeries: Sendable {
                     $0.backpressure.consumerWaits
                 },
             ]
+            + disconnections
             + SocketIORecoveryOutcome.allCases.map { outcome in
                 counter(
                     "recoveries", labels: [("outcome", outcome.label)],

@@ -134,12 +134,18 @@ enum EngineIOHTTPBridge {
         if request.method == .post {
             let limit = server.configuration.maxHTTPBufferSize
             var collected = ByteBuffer()
-            for try await var part in request.body {
-                if collected.readableBytes + part.readableBytes > limit {
-                    tooLarge = true
-                    break
+            // A body announced past the limit is refused before a byte of it is read: a client
+            // declaring a gigabyte gets its 413 at once, not after sending it.
+            let declared = request.headers[.contentLength].flatMap { Int($0) }
+            tooLarge = declared.map { $0 > limit } ?? false
+            if !tooLarge {
+                for try await var part in request.body {
+                    if collected.readableBytes + part.readableBytes > limit {
+                        tooLarge = true
+                        break
+                    }
+                    collected.writeBuffer(&part)
                 }
-                collected.writeBuffer(&part)
             }
             body = collected
         }
