@@ -176,6 +176,7 @@ let package = Package(
         .executableTarget(
             name: "herald",
             dependencies: [
+                "EngineIO",
                 "Herald",
                 "HeraldQueue",
                 "SQS",

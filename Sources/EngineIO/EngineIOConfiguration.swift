@@ -18,6 +18,10 @@ public struct EngineIOConfiguration: Sendable {
     /// Whether Engine.IO v3 clients (socket.io-client 2.x, python-socketio 4.x) may connect, as
     /// the reference's `allowEIO3` (off by default: they get "Unsupported protocol version").
     public var allowEIO3 = false
+    /// How many sessions one client address may open (off by default, as in the reference): a
+    /// burst, then a rate; past it handshakes get 429 and ``EngineIOStatistics/refusedHandshakes``
+    /// counts them.
+    public var maxHandshakesPerAddress: EngineIOHandshakeLimit?
     /// Cross-origin settings for polling requests; `nil` sends no CORS headers.
     public var cors: CORSConfiguration? = nil
     /// Which browser origins may open and use sessions, over polling and WebSocket alike;

@@ -20,6 +20,9 @@ public struct EngineIORequestError: Error, Hashable, Sendable, CustomStringConve
     public static let forbidden = Self(code: 4, message: "Forbidden", status: 403)
     /// The `EIO` query parameter is not 4.
     public static let unsupportedProtocolVersion = Self(code: 5, message: "Unsupported protocol version", status: 400)
+    /// The address opened more sessions than ``EngineIOConfiguration/maxHandshakesPerAddress``
+    /// allows (not in the reference, which has no such limit).
+    public static let tooManyHandshakes = Self(code: 3, message: "Too many connections from this address", status: 429)
 
     /// The JSON body of the answer.
     public var jsonBody: String { #"{"code":\#(code),"message":"\#(message)"}"# }

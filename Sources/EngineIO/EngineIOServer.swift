@@ -12,6 +12,7 @@ public final class EngineIOServer: Sendable {
     public let configuration: EngineIOConfiguration
     /// What the server had to give up on: dropped volatile packets, slow clients.
     public let statistics: EngineIOStatistics
+    private let handshakeLimiter: EngineIOHandshakeLimiter?
     private let sessions = NIOLockedValueBox<[String: EngineIOConnection]>([:])
     private let onConnection: @Sendable (EngineIOConnection) -> any EngineIOConnectionDelegate
 
@@ -33,6 +34,7 @@ public final class EngineIOServer: Sendable {
     ) {
         self.configuration = configuration
         self.statistics = statistics
+        self.handshakeLimiter = configuration.maxHandshakesPerAddress.map(EngineIOHandshakeLimiter.init)
         self.onConnection = onConnection
     }
 
@@ -79,6 +81,7 @@ public final class EngineIOServer: Sendable {
         case .failure(let error):
             return .error(error)
         case .success(nil):
+            guard admitHandshake(from: request.remoteAddress) else { return .error(.tooManyHandshakes) }
             let connection = open(webSocket: nil, request: request, eventLoop: request.eventLoop)
             let open = handshakePacket(connection, upgrades: allowedUpgrades)
             if connection.protocolVersion == .v3 { return .payload(EngineIOCodecV3.encodePayload([open], binary: false).body) }
@@ -161,11 +164,21 @@ public final class EngineIOServer: Sendable {
 
     /// Why a WebSocket upgrade request (path and query in `uri`, with its `Origin` and `Host`
     /// headers) is refused, or `nil` when it may proceed.
-    public func upgradeRefusal(uri: String, origin: String?, host: String?) -> EngineIORequestError? {
+    public func upgradeRefusal(uri: String, origin: String?, host: String?, remoteAddress: SocketAddress? = nil) -> EngineIORequestError? {
         guard configuration.allowedOrigins.allows(origin: origin, host: host) else { return .forbidden }
         let (_, query) = EngineIOQuery.parse(uri: uri)
-        if case .failure(let error) = verify(query: query, method: "GET", isUpgrade: true) { return error }
-        return nil
+        switch verify(query: query, method: "GET", isUpgrade: true) {
+        case .failure(let error): return error
+        case .success(nil): return admitHandshake(from: remoteAddress) ? nil : .tooManyHandshakes
+        case .success: return nil
+        }
+    }
+
+    /// Whether `address` may open another session under ``EngineIOConfiguration/maxHandshakesPerAddress``.
+    private func admitHandshake(from address: SocketAddress?) -> Bool {
+        guard let limiter = handshakeLimiter, !limiter.admit(address) else { return true }
+        statistics.handshakeRefused()
+        return false
     }
 
     /// Installs the Engine.IO WebSocket handlers on a channel whose upgrade was accepted, and

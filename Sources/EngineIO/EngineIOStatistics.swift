@@ -17,6 +17,7 @@ public final class EngineIOStatistics: Sendable {
     private let dropped = Atomic<Int>(0)
     private let slowClients = Atomic<Int>(0)
     private let opened = Atomic<Int>(0)
+    private let refused = Atomic<Int>(0)
     private let closed = Mutex<[String: Int]>([:])
     private let packetsIn = Atomic<Int>(0)
     private let bytesIn = Atomic<Int>(0)
@@ -40,6 +41,10 @@ public final class EngineIOStatistics: Sendable {
             packetsOut: packetsOut.load(ordering: .relaxed), bytesOut: bytesOut.load(ordering: .relaxed))
     }
 
+    /// Handshakes refused under the per-address limit.
+    public var refusedHandshakes: Int { refused.load(ordering: .relaxed) }
+
+    func handshakeRefused() { refused.add(1, ordering: .relaxed) }
     func connectionOpened() { opened.add(1, ordering: .relaxed) }
     func connectionClosed(_ reason: EngineIOCloseReason) { closed.withLock { $0[reason.description, default: 0] += 1 } }
     func received(bytes: Int) {

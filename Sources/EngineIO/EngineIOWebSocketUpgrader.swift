@@ -32,7 +32,9 @@ public final class EngineIOWebSocketUpgrader<UpgradeResult: Sendable>: NIOTypedH
                 let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
                 let refusal =
                     server(path).map {
-                        $0.upgradeRefusal(uri: head.uri, origin: head.headers.first(name: "origin"), host: head.headers.first(name: "host"))
+                        $0.upgradeRefusal(
+                            uri: head.uri, origin: head.headers.first(name: "origin"), host: head.headers.first(name: "host"),
+                            remoteAddress: channel.remoteAddress)
                     } ?? .badRequest
                 if let refusal {
                     refused(channel, refusal)

@@ -189,6 +189,9 @@ private final class GatewaySeries: Sendable {
                 counter("dropped_packets", help: "Volatile packets dropped for clients that were not ready") {
                     $0.io.engine.statistics.droppedPackets
                 },
+                counter("handshakes_refused", help: "Handshakes refused because their address opened too many sessions") {
+                    $0.io.engine.statistics.refusedHandshakes
+                },
                 counter("slow_client_disconnects", help: "Clients disconnected because they could not keep up") {
                     $0.io.engine.statistics.slowClientDisconnects
                 },

@@ -88,6 +88,11 @@ struct HeraldSettings: Sendable {
         help:
             "Let Engine.IO v3 clients connect (socket.io-client 2.x, python-socketio 4.x), during a migration; their token is the query parameter 'token'."
     )
+    static let maxHandshakesPerAddress = Setting<Int>(
+        "max-handshakes-per-address", .whole(1...1_000_000), shownDefault: "off",
+        help:
+            "Sessions one client address may open per 10 seconds (a burst of that many, refilled evenly); past it handshakes get 429. Mind clients behind one NAT."
+    )
     static let maxAttachments = Setting(
         "max-attachments", .whole(0...10_000), default: 10, help: "Binary attachments a client's packet may announce.")
     static let maxPendingEvents = Setting(
@@ -187,7 +192,7 @@ struct HeraldSettings: Sendable {
         auth, jwtSecret, jwtPublicKeys, jwks, jwksCAFile, jwtRequireExp, allowedOrigins, allowCredentials,
         queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, outboxTable, outboxMaxReceives, pollers, maxInFlight,
         upstreamEvents, webhookURL, upstreamQueueURL, upstreamMaxInFlight, upstreamAttempts,
-        maxBroadcastBacklogMB, parser, allowEIO3, maxAttachments, maxPendingEvents, recovery, recoveryWindow,
+        maxBroadcastBacklogMB, parser, allowEIO3, maxHandshakesPerAddress, maxAttachments, maxPendingEvents, recovery, recoveryWindow,
         recoveryMaxReplay, recoveryMaxLogMB, recoveryStore, recoveryPath,
         cluster, postgresURL, postgresPoolSize, clusterChannelPrefix, clusterHeartbeatInterval, clusterHeartbeatTimeout,
         adminUI, adminUIAuth, adminUIUsername, adminUIPasswordHash, adminUIReadOnly, adminUIMode, adminUIServerID,

@@ -1,3 +1,4 @@
+import EngineIO
 import Foundation
 import Herald
 import HeraldQueue
@@ -102,6 +103,9 @@ struct ServePlan {
         socketIO.maxAttachments = settings.value(S.maxAttachments)
         socketIO.parser = SocketIOParser(rawValue: settings.value(S.parser)) ?? .json
         socketIO.engine.allowEIO3 = settings.value(S.allowEIO3)
+        socketIO.engine.maxHandshakesPerAddress = settings.optional(S.maxHandshakesPerAddress).map {
+            EngineIOHandshakeLimit(burst: $0, perSecond: Double($0) / 10)
+        }
         socketIO.maxPendingEventsPerSocket = settings.value(S.maxPendingEvents)
         for key in [S.recoveryWindow, S.recoveryMaxReplay, S.recoveryMaxLogMB, S.recoveryStore, S.recoveryPath] as [any SettingDeclaration]
         where !settings.value(S.recovery) && settings.isGiven(key) {

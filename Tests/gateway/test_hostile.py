@@ -146,3 +146,29 @@ def test_a_websocket_that_never_reads_is_disconnected_as_a_slow_client(tmp_path)
         wait_until(lambda: descriptors(herald) <= baseline, 15, "the slow client's descriptor to be released")
     finally:
         herald.stop()
+
+
+def test_a_flood_of_handshakes_from_one_address_is_refused_past_its_limit_and_others_connect(tmp_path):
+    herald = Herald("--auth", "none", "--queue", "none", "--max-handshakes-per-address", "20", cwd=tmp_path)
+    try:
+        bystander = Bystander(herald)  # from 127.0.0.1
+        answers = []
+        started = time.monotonic()
+        for _ in range(60):  # from 127.0.0.2, faster than 2 per second
+            with socket.create_connection(("127.0.0.1", herald.port), timeout=10, source_address=("127.0.0.2", 0)) as raw:
+                raw.sendall(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                answers.append(raw.recv(4096).decode(errors="replace"))
+        elapsed = time.monotonic() - started
+        accepted = [a for a in answers if a.startswith("HTTP/1.1 200")]
+        refused = [a for a in answers if a.startswith("HTTP/1.1 429")]
+        # The burst of 20, and what the bucket refilled (2 per second) while the flood went on.
+        assert 20 <= len(accepted) <= 20 + 2 * elapsed + 1, (len(accepted), elapsed)
+        assert len(accepted) + len(refused) == 60, [a.split("\r\n")[0] for a in answers]
+        assert '{"code":3,"message":"Too many connections from this address"}' in refused[0]
+        assert metric(herald, "herald_handshakes_refused_total") == len(refused)
+        # Another address is not limited by the first one's flood.
+        other = Listener(herald.url)
+        assert other.client.connected
+        bystander.check()
+    finally:
+        herald.stop()
