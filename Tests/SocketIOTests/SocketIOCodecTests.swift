@@ -170,6 +170,15 @@ struct JSONTests {
         ("-0.5e2", -50),
     ]
 
+    @Test("a number past Double's range reads as an infinity and is written as null, as in JavaScript (fuzz-json)")
+    func outOfRangeNumber() throws {
+        let value = try JSON.parse(ByteBuffer(string: "[-2.5e380]").readableBytesView)
+        #expect(value == [.number(-.infinity)])
+        var written = ByteBuffer()
+        JSON.write(value, into: &written, attachments: nil)
+        #expect(String(buffer: written) == "[null]")
+    }
+
     @Test("escapes, surrogate pairs and whitespace are read", arguments: readable)
     func parsing(text: String, value: SocketIOValue) throws {
         #expect(try JSON.parse(ByteBuffer(string: text).readableBytesView) == value)
