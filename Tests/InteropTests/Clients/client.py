@@ -15,7 +15,7 @@ import time
 import socketio
 
 import recording
-from recording import TIMEOUT, plain
+from recording import TIMEOUT, plain, wait_for_upgrade
 
 URL, TRANSPORTS, SCENARIO = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
 SERIALIZER = sys.argv[4] if len(sys.argv) > 4 else "default"
@@ -31,10 +31,7 @@ class Recorder(recording.Recorder):
 
 def connect(client, **kwargs):
     client.connect(URL, transports=TRANSPORTS, wait_timeout=TIMEOUT, **kwargs)
-    if "websocket" in TRANSPORTS and "polling" in TRANSPORTS:
-        deadline = time.time() + TIMEOUT
-        while client.transport() != "websocket" and time.time() < deadline:
-            time.sleep(0.02)
+    wait_for_upgrade(client, TRANSPORTS)
 
 
 def basic():

@@ -7,12 +7,11 @@ Prints one JSON object with what the client observed. Bytes are written as {"$by
 """
 import json
 import sys
-import threading
 import time
 
 import socketio
 
-from recording import TIMEOUT, Recorder, plain
+from recording import TIMEOUT, Recorder, plain, wait_for_upgrade
 
 URL, TRANSPORTS, SCENARIO = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
 
@@ -25,10 +24,7 @@ def basic():
     client.on("welcome", custom.handler("welcome"), namespace="/custom")
     client.on("question", lambda *args: ("answer to", *args))
     client.connect(URL, transports=TRANSPORTS, namespaces=["/", "/custom"])
-    if "websocket" in TRANSPORTS and "polling" in TRANSPORTS:
-        deadline = time.time() + TIMEOUT
-        while client.transport() != "websocket" and time.time() < deadline:
-            time.sleep(0.02)
+    wait_for_upgrade(client, TRANSPORTS)
     result = {"transport": client.transport(), "sid": client.sid}
     result["auth"] = main.wait("auth")
     result["welcome"] = custom.wait("welcome")

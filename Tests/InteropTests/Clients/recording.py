@@ -41,3 +41,11 @@ class Recorder:
                     raise TimeoutError(f"no '{event}' event within {TIMEOUT}s")
                 self.condition.wait(left)
             return self.events[event][count - 1]
+
+
+def wait_for_upgrade(client, transports):
+    """Waits until a client that may upgrade (polling and websocket) is on WebSocket."""
+    if "websocket" in transports and "polling" in transports:
+        deadline = time.time() + TIMEOUT
+        while client.transport() != "websocket" and time.time() < deadline:
+            time.sleep(0.02)
