@@ -21,7 +21,7 @@ public struct EngineIOConfiguration: Sendable {
     /// How many sessions one client address may open (off by default, as in the reference): a
     /// burst, then a rate; past it handshakes get 429 and ``EngineIOStatistics/refusedHandshakes``
     /// counts them.
-    public var maxHandshakesPerAddress: EngineIOHandshakeLimit?
+    public var maxHandshakesPerAddress: EngineIORateLimit?
     /// Cross-origin settings for polling requests; `nil` sends no CORS headers.
     public var cors: CORSConfiguration? = nil
     /// Which browser origins may open and use sessions, over polling and WebSocket alike;

@@ -193,6 +193,7 @@ public final class EngineIOServer: Sendable {
         let handler = EngineIOWebSocketHandler(configuration: configuration, statistics: statistics, protocolVersion: version)
         let pipeline = channel.pipeline.syncOperations
         try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: configuration.maxHTTPBufferSize + 16)))
+        try pipeline.addHandler(WebSocketClientFrameRules())
         try pipeline.addHandler(
             NIOWebSocketFrameAggregator(
                 minNonFinalFragmentSize: 0,

@@ -214,6 +214,35 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
     }
 }
 
+/// What RFC 6455 requires of every client frame, checked before frames are aggregated: masked,
+/// no reserved bit (herald negotiates no extension), and a known opcode. A frame that breaks
+/// a rule fails the connection, which ``EngineIOWebSocketHandler`` closes with 1002.
+final class WebSocketClientFrameRules: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias InboundOut = WebSocketFrame
+
+    enum Violation: Error { case unmasked, reservedBits, unknownOpcode }
+
+    private var failed = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        let frame = unwrapInboundIn(data)
+        let violation: Violation? =
+            if frame.maskKey == nil { .unmasked } else if frame.rsv1 || frame.rsv2 || frame.rsv3 {
+                .reservedBits
+            } else if !Self.known.contains(frame.opcode) { .unknownOpcode } else { nil }
+        if let violation {
+            failed = true
+            context.fireErrorCaught(violation)
+            return
+        }
+        context.fireChannelRead(data)
+    }
+
+    private static let known: [WebSocketOpcode] = [.continuation, .text, .binary, .connectionClose, .ping, .pong]
+}
+
 /// Flushes, once each, the sockets of one event loop that were written to during the current
 /// tick, after every task already queued on the loop has run: the frames of several broadcasts
 /// queued together leave a socket in one write.

@@ -198,6 +198,9 @@ private final class GatewaySeries: Sendable {
                 counter("event_backlog_disconnects", help: "Sockets disconnected because their events piled up behind their handlers") {
                     $0.io.statistics.eventBacklogDisconnects
                 },
+                counter("event_rate_disconnects", help: "Sockets disconnected because their client sent events faster than the rate limit") {
+                    $0.io.statistics.eventRateDisconnects
+                },
                 counter("empty_namespaces_removed", help: "Dynamic namespaces removed once their last socket left") {
                     $0.io.statistics.emptyNamespacesRemoved
                 },

@@ -18,6 +18,10 @@ public struct SocketIOConfiguration: Sendable {
     /// The most events of one socket waiting for their handlers; past it the socket is
     /// disconnected (its client is not keeping up with its own handlers).
     public var maxPendingEventsPerSocket = 1000
+    /// How many events one socket's client may send (off by default, as in the reference): a
+    /// burst, then a rate per second. A client past it is disconnected from the namespace
+    /// (`io server disconnect`), and ``SocketIOStatistics/eventRateDisconnects`` counts it.
+    public var eventRateLimit: EngineIORateLimit?
     /// Whether a dynamic (child) namespace is removed once its last socket left, as the
     /// reference's `cleanupEmptyChildNamespaces` (which defaults to off; here on, so that clients
     /// cannot grow the server's memory by naming new namespaces).

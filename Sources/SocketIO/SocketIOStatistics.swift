@@ -3,6 +3,7 @@ import Synchronization
 /// Counters of what a Socket.IO server refused to keep, for metrics.
 public final class SocketIOStatistics: Sendable {
     private let eventBacklogs = Atomic<Int>(0)
+    private let eventRates = Atomic<Int>(0)
     private let removedNamespaces = Atomic<Int>(0)
     private let recovered = Atomic<Int>(0)
     private let unknownSessions = Atomic<Int>(0)
@@ -15,6 +16,9 @@ public final class SocketIOStatistics: Sendable {
     /// Sockets disconnected because more than
     /// ``SocketIOConfiguration/maxPendingEventsPerSocket`` of their events waited for handlers.
     public var eventBacklogDisconnects: Int { eventBacklogs.load(ordering: .relaxed) }
+    /// Sockets disconnected because their client sent events faster than
+    /// ``SocketIOConfiguration/eventRateLimit``.
+    public var eventRateDisconnects: Int { eventRates.load(ordering: .relaxed) }
     /// Dynamic namespaces removed once empty (``SocketIOConfiguration/cleanupEmptyChildNamespaces``).
     public var emptyNamespacesRemoved: Int { removedNamespaces.load(ordering: .relaxed) }
 
@@ -41,6 +45,7 @@ public final class SocketIOStatistics: Sendable {
     }
 
     func eventBacklogDisconnected() { eventBacklogs.add(1, ordering: .relaxed) }
+    func eventRateLimited() { eventRates.add(1, ordering: .relaxed) }
     func emptyNamespaceRemoved() { removedNamespaces.add(1, ordering: .relaxed) }
 }
 

@@ -1,4 +1,4 @@
-public import EngineIO
+import EngineIO
 import Foundation
 public import NIOCore
 import NIOPosix

@@ -93,6 +93,11 @@ struct HeraldSettings: Sendable {
         help:
             "Sessions one client address may open per 10 seconds (a burst of that many, refilled evenly); past it handshakes get 429. Mind clients behind one NAT."
     )
+    static let maxEventsPerSecond = Setting<Int>(
+        "max-events-per-second", .whole(1...1_000_000), shownDefault: "off",
+        help:
+            "Events one client may send on a namespace per second (a burst of that many, refilled evenly); past it the client is disconnected from it."
+    )
     static let maxAttachments = Setting(
         "max-attachments", .whole(0...10_000), default: 10, help: "Binary attachments a client's packet may announce.")
     static let maxPendingEvents = Setting(
@@ -192,7 +197,8 @@ struct HeraldSettings: Sendable {
         auth, jwtSecret, jwtPublicKeys, jwks, jwksCAFile, jwtRequireExp, allowedOrigins, allowCredentials,
         queue, queuePath, sqsQueueURL, sqsRegion, sqsEndpoint, outboxTable, outboxMaxReceives, pollers, maxInFlight,
         upstreamEvents, webhookURL, upstreamQueueURL, upstreamMaxInFlight, upstreamAttempts,
-        maxBroadcastBacklogMB, parser, allowEIO3, maxHandshakesPerAddress, maxAttachments, maxPendingEvents, recovery, recoveryWindow,
+        maxBroadcastBacklogMB, parser, allowEIO3, maxHandshakesPerAddress, maxEventsPerSecond, maxAttachments, maxPendingEvents, recovery,
+        recoveryWindow,
         recoveryMaxReplay, recoveryMaxLogMB, recoveryStore, recoveryPath,
         cluster, postgresURL, postgresPoolSize, clusterChannelPrefix, clusterHeartbeatInterval, clusterHeartbeatTimeout,
         adminUI, adminUIAuth, adminUIUsername, adminUIPasswordHash, adminUIReadOnly, adminUIMode, adminUIServerID,

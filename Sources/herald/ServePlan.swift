@@ -104,9 +104,10 @@ struct ServePlan {
         socketIO.parser = SocketIOParser(rawValue: settings.value(S.parser)) ?? .json
         socketIO.engine.allowEIO3 = settings.value(S.allowEIO3)
         socketIO.engine.maxHandshakesPerAddress = settings.optional(S.maxHandshakesPerAddress).map {
-            EngineIOHandshakeLimit(burst: $0, perSecond: Double($0) / 10)
+            EngineIORateLimit(burst: $0, perSecond: Double($0) / 10)
         }
         socketIO.maxPendingEventsPerSocket = settings.value(S.maxPendingEvents)
+        socketIO.eventRateLimit = settings.optional(S.maxEventsPerSecond).map { EngineIORateLimit(burst: $0, perSecond: Double($0)) }
         for key in [S.recoveryWindow, S.recoveryMaxReplay, S.recoveryMaxLogMB, S.recoveryStore, S.recoveryPath] as [any SettingDeclaration]
         where !settings.value(S.recovery) && settings.isGiven(key) {
             throw settings.problem(key, "is set, but recovery is off: turn recovery on (--recovery) or remove \(key.name)")

@@ -1,3 +1,4 @@
+import EngineIO
 import NIOCore
 import Synchronization
 import Testing
@@ -15,6 +16,8 @@ struct SocketIOSocketStateMachineTests {
         case onDisconnecting
         case onDisconnect
         case event(String)
+        /// An event `at` milliseconds after the start.
+        case eventAt(String, milliseconds: Int64)
         case packet(SocketIOPacket)
         case workFinished
         case close(SocketIODisconnectReason)
@@ -28,6 +31,7 @@ struct SocketIOSocketStateMachineTests {
     struct Case: CustomTestStringConvertible, Sendable {
         let name: String
         var maxPendingEvents = 1000
+        var eventRateLimit: EngineIORateLimit?
         let steps: [(Step, [String])]
         var testDescription: String { name }
     }
@@ -87,6 +91,40 @@ struct SocketIOSocketStateMachineTests {
                 (.event("a"), []),
                 (.event("a"), []),
                 (.event("a"), ["too many events"]),
+            ]),
+        Case(
+            name: "events past the rate limit's burst disconnect the socket",
+            eventRateLimit: EngineIORateLimit(burst: 2, perSecond: 1),
+            steps: [
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.event("a"), ["run event a with 0 handlers"]),
+                (.workFinished, []),
+                (.event("a"), ["run event a with 0 handlers"]),
+                (.workFinished, []),
+                (.event("a"), ["event rate exceeded"]),
+            ]),
+        Case(
+            name: "the rate limit refills with time, at its rate",
+            eventRateLimit: EngineIORateLimit(burst: 1, perSecond: 2),
+            steps: [
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.eventAt("a", milliseconds: 0), ["run event a with 0 handlers"]),
+                (.workFinished, []),
+                (.eventAt("a", milliseconds: 499), ["event rate exceeded"]),
+                (.eventAt("a", milliseconds: 1_000), ["run event a with 0 handlers"]),
+                (.workFinished, []),
+                (.eventAt("a", milliseconds: 1_200), ["event rate exceeded"]),
+            ]),
+        Case(
+            name: "acks and disconnects are not events: the rate limit leaves them alone",
+            eventRateLimit: EngineIORateLimit(burst: 1, perSecond: 1),
+            steps: [
+                (.admit(connectionHandlers: false), ["admitted sid"]),
+                (.packet(ack(1, [])), []),
+                (.packet(ack(2, [])), []),
+                (.event("a"), ["run event a with 0 handlers"]),
+                (.workFinished, []),
+                (.packet(SocketIOPacket(type: .disconnect)), ["unroute", "leave"]),
             ]),
         Case(
             name: "rooms change at once while connected and not at all once closed",
@@ -211,7 +249,8 @@ struct SocketIOSocketStateMachineTests {
     @Test("each transition", arguments: cases)
     func transitions(_ testCase: Case) {
         let start = NIODeadline.uptimeNanoseconds(0)
-        var machine = SocketIOSocketStateMachine(id: Self.id, maxPendingEvents: testCase.maxPendingEvents)
+        var machine = SocketIOSocketStateMachine(
+            id: Self.id, maxPendingEvents: testCase.maxPendingEvents, eventRateLimit: testCase.eventRateLimit, now: start)
         let handler: SocketIOEventHandler = { _ in }
         let disconnectHandler: SocketIODisconnectHandler = { _, _ in }
         for (index, (step, expected)) in testCase.steps.enumerated() {
@@ -226,6 +265,8 @@ struct SocketIOSocketStateMachineTests {
             case .onDisconnecting: actions = machine.onDisconnecting(disconnectHandler)
             case .onDisconnect: actions = machine.onDisconnect(disconnectHandler)
             case .event(let name): actions = machine.receive(SocketIOPacket(type: .event, data: [.string(name)]), now: start)
+            case .eventAt(let name, let milliseconds):
+                actions = machine.receive(SocketIOPacket(type: .event, data: [.string(name)]), now: start + .milliseconds(milliseconds))
             case .packet(let packet): actions = machine.receive(packet, now: start)
             case .workFinished: actions = machine.workFinished()
             case .close(let reason): actions = machine.close(reason: reason)
@@ -264,6 +305,7 @@ struct SocketIOSocketStateMachineTests {
         case .resolveAck(_, .failure(let error)): "ack \(error)"
         case .scheduleAckTimer(let id, let deadline): "timer \(id) at \((deadline - start).nanoseconds / 1_000_000_000)s"
         case .tooManyEvents: "too many events"
+        case .eventRateExceeded: "event rate exceeded"
         case .unroute: "unroute"
         case .leave: "leave"
         }

@@ -1,5 +1,5 @@
 public import EngineIO
-public import NIOCore
+import NIOCore
 
 /// How Socket.IO packets travel in Engine.IO messages, chosen per server as the reference
 /// server's `parser` option: every client of the server must use the same one.

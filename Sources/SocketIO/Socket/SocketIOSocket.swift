@@ -59,7 +59,8 @@ public final class SocketIOSocket: Sendable {
         self.handshake = SocketIOHandshake(connection: client.connection, auth: auth)
         self.machine = .makeBoxSendingValue(
             SocketIOSocketStateMachine(
-                id: id, rooms: session?.rooms ?? [], maxPendingEvents: client.server.configuration.maxPendingEventsPerSocket),
+                id: id, rooms: session?.rooms ?? [], maxPendingEvents: client.server.configuration.maxPendingEventsPerSocket,
+                eventRateLimit: client.server.configuration.eventRateLimit),
             eventLoop: client.connection.eventLoop
         )
         self.admittedAtOffset = .makeBoxSendingValue(0, eventLoop: client.connection.eventLoop)
@@ -342,6 +343,13 @@ public final class SocketIOSocket: Sendable {
                     metadata: ["socket.id": .string(id), "waiting": .stringConvertible(machine.value.maxPendingEvents)]
                 )
                 client.server.statistics.eventBacklogDisconnected()
+                disconnect()
+            case .eventRateExceeded:
+                namespace.logger.warning(
+                    "disconnecting a socket whose events arrive faster than its rate limit",
+                    metadata: ["socket.id": .string(id)]
+                )
+                client.server.statistics.eventRateLimited()
                 disconnect()
             case .unroute:
                 shared.withLockedValue { $0.isConnected = false }

@@ -1,3 +1,4 @@
+import EngineIO
 import NIOCore
 
 /// A socket's life in its namespace, as a value: connecting (its middlewares run), connected,
@@ -37,6 +38,8 @@ struct SocketIOSocketStateMachine: Sendable {
         case scheduleAckTimer(id: Int, deadline: NIODeadline)
         /// The client sends events faster than the handlers run: disconnect it.
         case tooManyEvents
+        /// The client sends events faster than its rate limit: disconnect it.
+        case eventRateExceeded
         /// The socket closed: its namespace's packets no longer reach it.
         case unroute
         /// The socket leaves every room and its namespace's sockets.
@@ -59,6 +62,9 @@ struct SocketIOSocketStateMachine: Sendable {
     let id: String
     /// The most jobs that may wait behind the running one.
     let maxPendingEvents: Int
+    /// How many events the client may send, when limited.
+    private let eventRateLimit: EngineIORateLimit?
+    private var eventBucket: EngineIOTokenBucket?
     private(set) var phase = Phase.connecting
     /// Why the socket left, once it was connected and left.
     private(set) var closeReason: SocketIODisconnectReason?
@@ -72,11 +78,14 @@ struct SocketIOSocketStateMachine: Sendable {
     private var jobs = CircularBuffer<Job>()
     private var running: Job?
 
-    /// A socket that will join `rooms` on admission (a recovered socket's rooms).
-    init(id: String, rooms: Set<String> = [], maxPendingEvents: Int) {
+    /// A socket that will join `rooms` on admission (a recovered socket's rooms), whose client
+    /// may send `eventRateLimit` events (unlimited when `nil`).
+    init(id: String, rooms: Set<String> = [], maxPendingEvents: Int, eventRateLimit: EngineIORateLimit? = nil, now: NIODeadline = .now()) {
         self.id = id
         self.pendingRooms = rooms
         self.maxPendingEvents = maxPendingEvents
+        self.eventRateLimit = eventRateLimit
+        self.eventBucket = eventRateLimit.map { EngineIOTokenBucket($0, now: now) }
     }
 
     var isConnected: Bool { phase == .connected }
@@ -174,6 +183,7 @@ struct SocketIOSocketStateMachine: Sendable {
         switch packet.type {
         case .event, .binaryEvent:
             guard let arguments = packet.data?.arrayValue, !arguments.isEmpty else { return [] }
+            if let eventRateLimit, eventBucket?.take(eventRateLimit, now: now) == false { return [.eventRateExceeded] }
             if running != nil, jobs.count >= maxPendingEvents { return [.tooManyEvents] }
             var actions: [Action] = []
             enqueue(.event(packet), into: &actions)
