@@ -89,7 +89,7 @@ public final class SocketIOServer: Sendable {
     /// The sessions kept for clients that went away, and the events kept for replay in all
     /// namespaces (connection state recovery; zero when it is off).
     public var recoveryState: (sessions: Int, events: Int) {
-        (core.sessions?.count ?? 0, core.allNamespaces.reduce(0) { $0 + ($1.recoveryLog?.count ?? 0) })
+        (core.sessions?.count() ?? 0, core.allNamespaces.reduce(0) { $0 + ($1.recoveryLog?.count ?? 0) })
     }
 
     /// Reads back what the configured ``SocketIOConnectionStateRecovery/store`` kept: the clients

@@ -21,8 +21,14 @@ final class SocketIOSessionTable: Sendable {
         self.capacity = max(capacity, 1)
     }
 
-    /// How many sessions are kept.
-    var count: Int { state.withLock { $0.sessions.count } }
+    /// How many sessions are kept at `now`: those whose window ended by then are let go first,
+    /// so that a quiet server's table (and the gauge that reads it) empties too.
+    func count(now: ContinuousClock.Instant = .now) -> Int {
+        state.withLock { state in
+            Self.prune(&state, now: now, window: window, capacity: capacity)
+            return state.sessions.count
+        }
+    }
 
     /// Keeps a session (replacing one with the same pid).
     func keep(_ session: SocketIORecoverySession) {
