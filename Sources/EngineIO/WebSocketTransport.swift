@@ -131,10 +131,17 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
     }
 
     private func failSlowClient() {
-        guard !closing, let transport else { return }
+        guard !closing, transport != nil else { return }
         statistics.slowClientDisconnected()
-        closeConnection(code: 1008)
-        connection?.socketClosed(transport, reason: .slowClient)
+        fail(code: 1008, reason: .slowClient)
+    }
+
+    /// Ends the session for `reason`, then closes the socket with `code`. In this order: the close
+    /// frame's write may complete at once and close the channel, whose inactivity would otherwise
+    /// report the session's end first, as a plain transport close.
+    private func fail(code: UInt16, reason: EngineIOCloseReason) {
+        if !closing, let connection, let transport { connection.socketClosed(transport, reason: reason) }
+        closeConnection(code: code)
     }
 
     /// Sends a close frame, then closes the channel once it is written, or after the close
@@ -183,8 +190,7 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
         do {
             connection.receive(try decode(), from: transport)
         } catch {
-            closeConnection(code: 1003)
-            connection.socketClosed(transport, reason: .parseError)
+            fail(code: 1003, reason: .parseError)
         }
     }
 
@@ -209,8 +215,7 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let tooLarge = (error as? NIOWebSocketError) == .invalidFrameLength
-        closeConnection(code: tooLarge ? 1009 : 1002)
-        if let connection, let transport { connection.socketClosed(transport, reason: .transportError) }
+        fail(code: tooLarge ? 1009 : 1002, reason: .transportError)
     }
 }
 

@@ -298,10 +298,13 @@ def close_code(raw, received):
 def test_malformed_websocket_frames_are_closed_with_the_protocol_code(herald, frame, code):
     bystander = Bystander(herald)
     baseline = Baseline(herald)
+    errors = metric(herald, "herald_disconnections_total", reason="transport error")
     for _ in range(3):
         raw, received = raw_websocket(herald)
         with raw:
             raw.sendall(frame())
             assert close_code(raw, received) == code
+    wait_until(lambda: metric(herald, "herald_disconnections_total", reason="transport error") == errors + 3, 10,
+               "three sessions closed as transport errors")
     bystander.check()
     baseline.check()
