@@ -96,6 +96,9 @@ def test_clients_that_stop_reading_are_dropped_and_give_back_their_descriptors()
         data = "x" * (256 * 1024)
         published = 60
         for index in range(published):
+            # The bystander reads, but on a loaded machine slowly: publishing waits until it is
+            # within 8 messages (2 MB), so that only the stuck clients pass the 4 MB limit.
+            assert bystander.wait_until(lambda listener: len(listener.events) >= index - 8, timeout=60)
             assert herald.post("/api/emit", json.dumps({"event": "big", "data": {"n": index, "pad": data}})) == 202
 
         # Each stuck client has far more than the 4 MB limit queued: herald closes them all, even
